@@ -1,0 +1,65 @@
+import { RtmlError } from './errors.ts';
+import type { RecordKey } from './io.ts';
+
+/** What became of one input event; every event ends in exactly one (SEMANTICS.md, bad input). */
+export const Outcome = { Processed: 0, Late: 1, DeadLettered: 2 } as const;
+export type Outcome = (typeof Outcome)[keyof typeof Outcome];
+
+/**
+ * The record being processed. Event values flow through rxjs as plain objects; their event time,
+ * key and source coordinates travel beside them here, the way Kafka Streams' ProcessorContext does.
+ * This works because the engine pushes each event through the operators synchronously: an operator
+ * that sets a field (keyBy sets `key`) restores it after its downstream returns.
+ */
+export class RecordContext {
+  key: RecordKey | undefined = undefined;
+  time = Number.NaN;
+  source = '';
+  partition = 0;
+  offset = 0;
+  /** The decoded input value, and its text when it could not be decoded (for dead letters). */
+  value: unknown = undefined;
+  raw: string | undefined = undefined;
+  outcome: Outcome = Outcome.Processed;
+}
+
+/** What a late event is handed to: writes it to the window's late sink, or counts it dropped. */
+export type LateOutput = (event: unknown) => void;
+
+/** The services a running topology gives its operators. */
+export interface OperatorHost {
+  readonly topology: string;
+  readonly record: RecordContext;
+  /** Stable id of a stateful operator, from the topology name, its kind and its position. */
+  operatorId(kind: string): string;
+  /** Called with each new watermark, upstream operators first. */
+  onWatermark(listener: (watermark: number) => void): void;
+  /** Routes the current record to the dead-letter output with `reason`. */
+  deadLetter(reason: string): void;
+  /** The late side output named by a window's `late` option (undefined: count and drop). */
+  lateOutput(sink: string | undefined, operatorId: string): LateOutput;
+}
+
+let current: OperatorHost | undefined;
+
+/** Runs `fn` (the subscription of a topology's streams) with `host` as the operators' host. */
+export function withHost<T>(host: OperatorHost, fn: () => T): T {
+  const previous = current;
+  current = host;
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
+}
+
+/** The host of the topology being started; operators call it when they are subscribed. */
+export function currentHost(operator: string): OperatorHost {
+  if (!current) {
+    throw new RtmlError(
+      'RTML_E_OPERATOR',
+      `${operator} can only run inside a topology: return the stream from defineTopology(...)'s build function and run it with rtml`,
+    );
+  }
+  return current;
+}

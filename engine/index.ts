@@ -1,0 +1,13 @@
+/**
+ * rtml: the public API for topology files (`import { … } from 'rtml'`).
+ */
+export { defineTopology, type Topology, type TopologyBuilder, type TopologyOutput, type SourceOptions } from './topology.ts';
+export { keyBy } from './operators/keyBy.ts';
+export { window, type WindowOptions, type Windowed } from './operators/window.ts';
+export { aggregate, type WindowResult } from './operators/aggregate.ts';
+export { tumbling, hopping, session, type WindowSpec, type TumblingWindow, type HoppingWindow, type SessionWindow } from './windows.ts';
+export { count, sum, min, max, avg, distinct, first, last, defineAggregate, type Aggregate, type AggregateResult, type Field } from './aggregates.ts';
+export { parseDuration, type Duration } from './duration.ts';
+export { RtmlError, ErrorCodes, type ErrorCode } from './errors.ts';
+export { runTopology, TopologyRun, type RunOptions, type RunStats, type RunProgress } from './runtime.ts';
+export { InputRecord, type RecordKey, type SourceConnector, type SourceReader, type SourceOpenOptions, type SinkConnector, type SinkWriter } from './io.ts';

@@ -1,0 +1,21 @@
+import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
+
+const ENGINE_DIR = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * Where the user's code called into the engine ("file:line:col"), found from the stack: the first
+ * frame outside engine/ and node_modules. Operators capture it when they are built, so a bad
+ * argument or a misplaced operator is reported at the topology line that wrote it.
+ */
+export function callerLocation(): string {
+  const stack = new Error().stack?.split('\n').slice(1) ?? [];
+  for (const line of stack) {
+    const m = /\(?((?:file:\/\/)?\/[^()]+?):(\d+):(\d+)\)?\s*$/.exec(line);
+    if (!m) continue;
+    const file = m[1]!.startsWith('file://') ? fileURLToPath(m[1]!) : m[1]!;
+    if (file.startsWith(ENGINE_DIR) || file.includes('/node_modules/')) continue;
+    return `${file}:${m[2]}:${m[3]}`;
+  }
+  return 'unknown location';
+}

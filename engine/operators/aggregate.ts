@@ -1,0 +1,86 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import { AggregateSet, type Aggregate, type AggregateResult } from '../aggregates.ts';
+import { currentHost } from '../context.ts';
+import { errorMessage, RtmlError } from '../errors.ts';
+import type { RecordKey } from '../io.ts';
+import { callerLocation } from '../location.ts';
+import { SessionWindowStore, TimeWindowStore, type WindowStore } from './windowInternals.ts';
+import { WindowedObservable, type Windowed } from './window.ts';
+
+/** A window's result: `{ key, window_start, window_end, <name>: value, … }` (times in epoch ms). */
+export type WindowResult<A> = { key: RecordKey; window_start: number; window_end: number } & {
+  [K in keyof A]: AggregateResult<A[K]>;
+};
+
+/**
+ * Aggregates each key's windows and emits their results (SEMANTICS.md, firing and lateness).
+ *
+ * 1. Must follow `window(...)` directly, on a stream keyed by `keyBy(...)`.
+ * 2. An event every aggregate cannot take (`check`) is dead-lettered whole, before any state changes.
+ * 3. Events late for all their windows go to the window's `late` sink, else are counted and dropped.
+ * 4. Results carry the window's key and `window_end - 1` as their event time downstream.
+ *
+ * ```ts
+ * window(tumbling('1m')), aggregate({ n: count(), total: sum('amount'), uniq: distinct('merchant_id') })
+ * ```
+ */
+export function aggregate<T, A extends Record<string, Aggregate<never>>>(
+  aggregates: A,
+): OperatorFunction<Windowed<T>, WindowResult<A>> {
+  const at = callerLocation();
+  const aggs = new AggregateSet(aggregates, at);
+  return (source) => {
+    if (!(source instanceof WindowedObservable)) {
+      throw new RtmlError('RTML_E_OPERATOR', `aggregate() at ${at} must directly follow window(...)`);
+    }
+    const { upstream, spec, options } = source as WindowedObservable<T>;
+    return new Observable<WindowResult<A>>((subscriber) => {
+      const host = currentHost(`aggregate() at ${at}`);
+      const id = host.operatorId(`${spec.kind}-window`);
+      const record = host.record;
+      const late = host.lateOutput(options.late, id);
+      const emit = (key: RecordKey, start: number, end: number, accs: unknown[]): void => {
+        const result = aggs.result(key, start, end, accs) as WindowResult<A>;
+        const outerKey = record.key;
+        const outerTime = record.time;
+        record.key = key;
+        record.time = end - 1;
+        subscriber.next(result);
+        record.key = outerKey;
+        record.time = outerTime;
+      };
+      const storeOptions = { lateness: options.lateness, emitUpdates: options.emit === 'update' };
+      const store: WindowStore =
+        spec.kind === 'session'
+          ? new SessionWindowStore(spec, storeOptions, aggs, emit)
+          : new TimeWindowStore(spec, storeOptions, aggs, emit);
+      const subscription = upstream.subscribe({
+        next(event) {
+          const key = record.key;
+          if (key === undefined) {
+            subscriber.error(new RtmlError('RTML_E_OPERATOR', `window() at ${source.at} needs a keyed stream: put keyBy(...) before it`));
+            return;
+          }
+          const reason = aggs.check(event);
+          if (reason !== undefined) {
+            host.deadLetter(reason);
+            return;
+          }
+          let taken: boolean;
+          try {
+            taken = store.add(key, record.time, event);
+          } catch (err) {
+            host.deadLetter(`aggregate() at ${at} threw: ${errorMessage(err)}`);
+            return;
+          }
+          if (!taken) late(event);
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      // Registered after subscribing upstream, so upstream operators see each watermark first.
+      host.onWatermark((watermark) => store.advance(watermark));
+      return subscription;
+    });
+  };
+}

@@ -1,0 +1,316 @@
+import type { AggregateSet } from '../aggregates.ts';
+import type { RecordKey } from '../io.ts';
+import type { SessionWindow, TumblingWindow, HoppingWindow } from '../windows.ts';
+
+/**
+ * Keyed window state shared by the window operators. A store takes events (`add`) and watermarks
+ * (`advance`) and calls `emit` for every result, following SEMANTICS.md:
+ *
+ * 1. A window fires once when the watermark W reaches its end; with `emit: 'update'` it also emits
+ *    after every event it takes.
+ * 2. A window is kept until `W >= end + lateness`, then its state is freed. An event is late when
+ *    none of its windows is still kept (W as it was before the event).
+ * 3. A kept window that has already fired emits again at once for every event it takes.
+ * 4. Emission order depends only on input order: windows fire by end, then by first-seen key.
+ *
+ * Stores never read the wall clock.
+ */
+export type Emit = (key: RecordKey, start: number, end: number, accs: unknown[]) => void;
+
+export interface WindowStoreOptions {
+  lateness: number;
+  emitUpdates: boolean;
+}
+
+export interface WindowStore {
+  /** Adds the event to each of its windows still kept; false when it is late for all of them. */
+  add(key: RecordKey, time: number, event: unknown): boolean;
+  /** Moves the watermark forward: fires and frees windows. */
+  advance(watermark: number): void;
+  /** Windows (per key) holding state now. */
+  readonly openWindows: number;
+}
+
+interface Pane {
+  readonly end: number;
+  readonly entries: Map<RecordKey, unknown[]>;
+  fired: boolean;
+}
+
+function insertSorted(sorted: number[], value: number): void {
+  let i = sorted.length;
+  if (i === 0 || sorted[i - 1]! < value) {
+    sorted.push(value);
+    return;
+  }
+  let lo = 0;
+  while (lo < i) {
+    const mid = (lo + i) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else i = mid;
+  }
+  sorted.splice(lo, 0, value);
+}
+
+/**
+ * Tumbling and hopping windows. State is held in panes, one per window end, each mapping key to
+ * accumulators; all keys' windows with the same end fire and free together, so a watermark step
+ * costs O(panes due), not O(keys).
+ */
+export class TimeWindowStore implements WindowStore {
+  private readonly size: number;
+  private readonly advanceBy: number;
+  private readonly panes = new Map<number, Pane>();
+  /** Ends of panes that have not fired, ascending. */
+  private readonly pending: number[] = [];
+  /** Ends of fired panes kept for lateness, ascending. */
+  private readonly kept: number[] = [];
+  private watermark = -Infinity;
+  private open = 0;
+
+  constructor(
+    spec: TumblingWindow | HoppingWindow,
+    private readonly options: WindowStoreOptions,
+    private readonly aggs: AggregateSet,
+    private readonly emit: Emit,
+  ) {
+    this.size = spec.size;
+    this.advanceBy = spec.advance;
+  }
+
+  get openWindows(): number {
+    return this.open;
+  }
+
+  add(key: RecordKey, time: number, event: unknown): boolean {
+    const { size, advanceBy } = this;
+    const horizon = this.watermark - this.options.lateness;
+    const lastStart = Math.floor(time / advanceBy) * advanceBy;
+    let start = lastStart;
+    while (start - advanceBy > time - size) start -= advanceBy;
+    let taken = false;
+    for (; start <= lastStart; start += advanceBy) {
+      const end = start + size;
+      if (end <= horizon) continue; // freed: end + lateness <= W
+      const pane = this.panes.get(end) ?? this.createPane(end);
+      let accs = pane.entries.get(key);
+      if (accs === undefined) {
+        accs = this.aggs.init();
+        pane.entries.set(key, accs);
+        this.open++;
+      }
+      this.aggs.add(accs, event, time);
+      taken = true;
+      if (pane.fired || this.options.emitUpdates) this.emit(key, start, end, accs);
+    }
+    return taken;
+  }
+
+  advance(watermark: number): void {
+    if (watermark <= this.watermark) return;
+    this.watermark = watermark;
+    const { pending, kept, panes } = this;
+    while (pending.length > 0 && pending[0]! <= watermark) {
+      const end = pending.shift()!;
+      const pane = panes.get(end)!;
+      pane.fired = true;
+      for (const [key, accs] of pane.entries) this.emit(key, end - this.size, end, accs);
+      insertSorted(kept, end);
+    }
+    const horizon = watermark - this.options.lateness;
+    while (kept.length > 0 && kept[0]! <= horizon) {
+      const end = kept.shift()!;
+      this.open -= panes.get(end)!.entries.size;
+      panes.delete(end);
+    }
+  }
+
+  private createPane(end: number): Pane {
+    // A pane created after the watermark passed its end (an allowed-late event) counts as fired.
+    const fired = end <= this.watermark;
+    const pane: Pane = { end, entries: new Map(), fired };
+    this.panes.set(end, pane);
+    insertSorted(fired ? this.kept : this.pending, end);
+    return pane;
+  }
+}
+
+interface Session {
+  readonly key: RecordKey;
+  readonly start: number;
+  readonly end: number;
+  readonly accs: unknown[];
+  fired: boolean;
+  alive: boolean;
+}
+
+interface Timer {
+  at: number;
+  seq: number;
+  session: Session;
+}
+
+/** A binary min-heap of timers ordered by (at, seq): deterministic ties. */
+class TimerHeap {
+  private readonly items: Timer[] = [];
+  private seq = 0;
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peekAt(): number {
+    return this.items.length > 0 ? this.items[0]!.at : Infinity;
+  }
+
+  push(at: number, session: Session): void {
+    const items = this.items;
+    const timer = { at, seq: this.seq++, session };
+    let i = items.push(timer) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!TimerHeap.before(timer, items[parent]!)) break;
+      items[i] = items[parent]!;
+      i = parent;
+    }
+    items[i] = timer;
+  }
+
+  pop(): Timer {
+    const items = this.items;
+    const top = items[0]!;
+    const last = items.pop()!;
+    if (items.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= items.length) break;
+        const r = l + 1;
+        const c = r < items.length && TimerHeap.before(items[r]!, items[l]!) ? r : l;
+        if (!TimerHeap.before(items[c]!, last)) break;
+        items[i] = items[c]!;
+        i = c;
+      }
+      items[i] = last;
+    }
+    return top;
+  }
+
+  private static before(a: Timer, b: Timer): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+}
+
+/**
+ * Session windows: per key, a list of sessions sorted by start. An event opens `[t, t + gap)`; the
+ * sessions it intersects (touching is not intersecting) merge with it into a new window. One heap
+ * of timers fires sessions at their end and frees them at end + lateness; a timer of a session
+ * that has been merged away is skipped.
+ */
+export class SessionWindowStore implements WindowStore {
+  private readonly byKey = new Map<RecordKey, Session[]>();
+  private readonly timers = new TimerHeap();
+  private watermark = -Infinity;
+  private count = 0;
+
+  constructor(
+    private readonly spec: SessionWindow,
+    private readonly options: WindowStoreOptions,
+    private readonly aggs: AggregateSet,
+    private readonly emit: Emit,
+  ) {}
+
+  get openWindows(): number {
+    return this.count;
+  }
+
+  add(key: RecordKey, time: number, event: unknown): boolean {
+    const end = time + this.spec.gap;
+    let sessions = this.byKey.get(key);
+    let first = -1;
+    let last = -1;
+    if (sessions !== undefined) {
+      for (let i = 0; i < sessions.length; i++) {
+        const s = sessions[i]!;
+        if (s.start < end && time < s.end) {
+          if (first < 0) first = i;
+          last = i;
+        } else if (s.start >= end) break;
+      }
+    }
+    if (first < 0) {
+      if (end + this.options.lateness <= this.watermark) return false;
+      const accs = this.aggs.init();
+      this.aggs.add(accs, event, time);
+      if (sessions === undefined) {
+        sessions = [];
+        this.byKey.set(key, sessions);
+      }
+      this.insert(sessions, { key, start: time, end, accs, fired: false, alive: true });
+      return true;
+    }
+    const only = sessions![first]!;
+    if (first === last && only.start <= time && end <= only.end) {
+      this.aggs.add(only.accs, event, time);
+      if (only.fired || this.options.emitUpdates) this.emit(key, only.start, only.end, only.accs);
+      return true;
+    }
+    // The event extends one session or bridges several: the result is a new window.
+    const absorbed = sessions!.splice(first, last - first + 1);
+    let accs = absorbed[0]!.accs;
+    let start = Math.min(time, absorbed[0]!.start);
+    let mergedEnd = end;
+    for (let i = 0; i < absorbed.length; i++) {
+      const s = absorbed[i]!;
+      if (i > 0) accs = this.aggs.merge(accs, s.accs);
+      if (s.end > mergedEnd) mergedEnd = s.end;
+      if (s.start < start) start = s.start;
+      s.alive = false;
+    }
+    this.count -= absorbed.length;
+    this.aggs.add(accs, event, time);
+    this.insert(sessions!, { key, start, end: mergedEnd, accs, fired: false, alive: true });
+    return true;
+  }
+
+  advance(watermark: number): void {
+    if (watermark <= this.watermark) return;
+    this.watermark = watermark;
+    const { timers } = this;
+    while (timers.size > 0 && timers.peekAt() <= watermark) {
+      const { session } = timers.pop();
+      if (!session.alive) continue;
+      if (!session.fired) {
+        session.fired = true;
+        this.emit(session.key, session.start, session.end, session.accs);
+      }
+      const freeAt = session.end + this.options.lateness;
+      if (freeAt <= watermark) this.free(session);
+      else timers.push(freeAt, session);
+    }
+  }
+
+  /** Inserts a new window into its key's list and schedules it; emits now if W passed its end. */
+  private insert(sessions: Session[], session: Session): void {
+    let i = sessions.length;
+    while (i > 0 && sessions[i - 1]!.start > session.start) i--;
+    sessions.splice(i, 0, session);
+    this.count++;
+    if (session.end <= this.watermark) {
+      session.fired = true;
+      this.emit(session.key, session.start, session.end, session.accs);
+      this.timers.push(session.end + this.options.lateness, session);
+    } else {
+      if (this.options.emitUpdates) this.emit(session.key, session.start, session.end, session.accs);
+      this.timers.push(session.end, session);
+    }
+  }
+
+  private free(session: Session): void {
+    session.alive = false;
+    this.count--;
+    const sessions = this.byKey.get(session.key)!;
+    sessions.splice(sessions.indexOf(session), 1);
+    if (sessions.length === 0) this.byKey.delete(session.key);
+  }
+}

@@ -1,0 +1,592 @@
+import { Observable, type MonoTypeOperatorFunction, type Subscriber, type Subscription } from 'rxjs';
+import { loadSchema, schemaViolation, timeFieldScale, type AvroType } from './avro.ts';
+import { Outcome, RecordContext, withHost, type LateOutput, type OperatorHost } from './context.ts';
+import { parseDuration } from './duration.ts';
+import { errorMessage, RtmlError } from './errors.ts';
+import type { InputRecord, SinkConnector, SinkWriter, SourceConnector, SourceReader } from './io.ts';
+import { callerLocation } from './location.ts';
+import { SINK_OR_SOURCE_NAME, type SourceOptions, type Topology, type TopologyBuilder } from './topology.ts';
+import { WatermarkTracker } from './watermarks.ts';
+
+export interface RunOptions {
+  /** Source connectors by the topology's source names. */
+  sources: Readonly<Record<string, SourceConnector>>;
+  /** Sink connectors by sink name; `dlq` takes dead letters, a window's `late` name its late events. */
+  sinks: Readonly<Record<string, SinkConnector>>;
+  from?: 'earliest' | 'latest';
+  /** Keep reading new input after the end (live); stop with `signal`. */
+  follow?: boolean;
+  signal?: AbortSignal;
+  /** Records per source read (default 4096); results never depend on it. */
+  batchSize?: number;
+  /** Processing-time clock, used only for idle timeouts (default Date.now). */
+  clock?: () => number;
+  /** Where relative schema paths are looked up first (the topology file's folder). */
+  baseDir?: string;
+  onProgress?: (progress: RunProgress) => void;
+  /** Warnings and reports (dead letters with no dlq sink, dropped late events). */
+  warn?: (message: string) => void;
+  /** How often a live run polls idle sources, ms (default 20). */
+  pollInterval?: number;
+}
+
+export interface RunStats {
+  topology: string;
+  /** Events read: processed + late + deadLettered. */
+  in: number;
+  processed: number;
+  late: number;
+  deadLettered: number;
+  /** Values written by the topology's sink(...) operators. */
+  resultsOut: number;
+  /** Late events with no late sink bound, and dead letters with no dlq sink bound (counted in late / deadLettered). */
+  lateDropped: number;
+  deadLettersUnbound: number;
+  elapsedMs: number;
+  eventsPerSecond: number;
+}
+
+export interface RunProgress {
+  stats: RunStats;
+  /** Bounded inputs: done and total in the sources' units (records or bytes). */
+  done: number;
+  total: number | undefined;
+}
+
+/** Sink writes are flushed once this many bytes are buffered. */
+const FLUSH_BYTES = 1 << 20;
+const SHOWN_DEAD_LETTERS = 20;
+
+interface DeclaredSource {
+  readonly name: string;
+  readonly index: number;
+  readonly schema: AvroType | undefined;
+  readonly outOfOrder: number;
+  readonly idleTimeout: number;
+  readonly readTime: (event: unknown) => number;
+  readonly describeBadTime: (event: unknown) => string;
+  readonly subscribers: Subscriber<unknown>[];
+}
+
+interface SinkHandle {
+  readonly name: string;
+  writer: SinkWriter | undefined;
+}
+
+/** One partition of one source, with a buffer of records read and its prepared head. */
+class Lane {
+  records: InputRecord[] = [];
+  pos = 0;
+  ended = false;
+  retryAt = 0;
+  prepared = false;
+  headTime = Number.NaN;
+  headReason: string | undefined = undefined;
+
+  constructor(
+    readonly source: DeclaredSource,
+    readonly reader: SourceReader,
+    readonly partition: number,
+    readonly slot: number,
+    readonly validate: boolean,
+  ) {}
+
+  get hasRecords(): boolean {
+    return this.pos < this.records.length;
+  }
+}
+
+function timeReader<T>(source: string, time: SourceOptions<T>['time'], scale: number): Pick<DeclaredSource, 'readTime' | 'describeBadTime'> {
+  if (typeof time === 'function') {
+    const readTime = (e: unknown): number => {
+      try {
+        const t = time(e as T);
+        return typeof t === 'number' ? t : Number.NaN;
+      } catch {
+        return Number.NaN;
+      }
+    };
+    const describeBadTime = (e: unknown): string => {
+      try {
+        return `source '${source}': time function returned ${JSON.stringify(time(e as T))}, not a finite number`;
+      } catch (err) {
+        return `source '${source}': time function threw: ${errorMessage(err)}`;
+      }
+    };
+    return { readTime, describeBadTime };
+  }
+  const readTime = (e: unknown): number => {
+    const t = (e as Record<string, unknown> | null)?.[time];
+    return typeof t === 'number' ? t * scale : Number.NaN;
+  };
+  const describeBadTime = (e: unknown): string => {
+    const t = (e as Record<string, unknown> | null)?.[time];
+    return `source '${source}': event time field '${time}' is ${t === undefined ? 'missing' : `${JSON.stringify(t)}, not a finite number`}`;
+  };
+  return { readTime, describeBadTime };
+}
+
+/**
+ * Runs a topology: builds it, binds its sources and sinks, and pushes every input event through
+ * it in a deterministic order — partitions are merged by event time (ties: source, then partition
+ * order), whatever the batch sizes — advancing the watermark after each event. At the end of
+ * bounded input the watermark becomes +inf, so every window fires.
+ */
+export class TopologyRun implements OperatorHost {
+  readonly record = new RecordContext();
+  readonly topology: string;
+  private readonly declared = new Map<string, DeclaredSource>();
+  private readonly sinkHandles = new Map<string, SinkHandle>();
+  private readonly lateHandles = new Map<string, SinkHandle>();
+  private readonly lateDropCounts = new Map<string, { sink: string | undefined; n: number }>();
+  private readonly watermarkListeners: ((w: number) => void)[] = [];
+  private readonly operatorCounts = new Map<string, number>();
+  private readonly watermarks: WatermarkTracker;
+  private readonly lanes: Lane[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  private dlq: SinkWriter | undefined;
+  private failure: unknown;
+  private readonly stats: RunStats;
+  private started = 0;
+
+  constructor(
+    private readonly definition: Topology,
+    private readonly options: RunOptions,
+  ) {
+    this.topology = definition.name;
+    this.watermarks = new WatermarkTracker(options.clock ?? Date.now);
+    this.stats = {
+      topology: definition.name,
+      in: 0,
+      processed: 0,
+      late: 0,
+      deadLettered: 0,
+      resultsOut: 0,
+      lateDropped: 0,
+      deadLettersUnbound: 0,
+      elapsedMs: 0,
+      eventsPerSecond: 0,
+    };
+  }
+
+  // ---- OperatorHost -------------------------------------------------------------------------
+
+  operatorId(kind: string): string {
+    const n = this.operatorCounts.get(kind) ?? 0;
+    this.operatorCounts.set(kind, n + 1);
+    return `${this.topology}/${kind}-${n}`;
+  }
+
+  onWatermark(listener: (watermark: number) => void): void {
+    this.watermarkListeners.push(listener);
+  }
+
+  deadLetter(reason: string): void {
+    const r = this.record;
+    r.outcome = Outcome.DeadLettered;
+    const letter = { reason, source: r.source, partition: r.partition, offset: r.offset, payload: r.raw ?? r.value };
+    if (this.dlq) {
+      this.dlq.write(letter, undefined, Number.isFinite(r.time) ? r.time : 0);
+      return;
+    }
+    this.stats.deadLettersUnbound++;
+    if (this.stats.deadLettersUnbound <= SHOWN_DEAD_LETTERS) {
+      this.warn(`dead letter (bind --sink dlq=URI to keep them): ${r.source} partition ${r.partition} offset ${r.offset}: ${reason}`);
+    }
+  }
+
+  lateOutput(sink: string | undefined, operatorId: string): LateOutput {
+    const r = this.record;
+    if (sink !== undefined) {
+      let handle = this.lateHandles.get(sink);
+      if (!handle) {
+        handle = this.sinkHandles.get(sink) ?? { name: sink, writer: undefined };
+        this.lateHandles.set(sink, handle);
+      }
+      const bound = handle;
+      if (this.options.sinks[sink] !== undefined) {
+        return (event) => {
+          if (r.outcome < Outcome.Late) r.outcome = Outcome.Late;
+          bound.writer!.write(event, r.key, r.time);
+        };
+      }
+    }
+    const drops = { sink, n: 0 };
+    this.lateDropCounts.set(operatorId, drops);
+    return () => {
+      if (r.outcome < Outcome.Late) r.outcome = Outcome.Late;
+      drops.n++;
+      this.stats.lateDropped++;
+    };
+  }
+
+  // ---- building ------------------------------------------------------------------------------
+
+  private builder(): TopologyBuilder {
+    const baseDirs = [...(this.options.baseDir ? [this.options.baseDir] : []), process.cwd()];
+    return {
+      source: <T>(name: string, options: SourceOptions<T>): Observable<T> => {
+        const at = callerLocation();
+        const what = `source('${name}') at ${at}`;
+        if (typeof name !== 'string' || !SINK_OR_SOURCE_NAME.test(name)) {
+          throw new RtmlError('RTML_E_TOPOLOGY', `${what}: a source name must start with a letter and use letters, digits, _ . -`);
+        }
+        if (this.declared.has(name)) throw new RtmlError('RTML_E_TOPOLOGY', `${what}: source '${name}' is declared twice`);
+        if (!options || (typeof options.time !== 'string' && typeof options.time !== 'function')) {
+          throw new RtmlError('RTML_E_TOPOLOGY', `${what} needs a time: the event-time field name or a function of the event`);
+        }
+        const known = new Set(['schema', 'time', 'outOfOrder', 'idleTimeout']);
+        for (const key of Object.keys(options)) {
+          if (!known.has(key)) throw new RtmlError('RTML_E_TOPOLOGY', `${what}: unknown option '${key}' (options: ${[...known].join(', ')})`);
+        }
+        const schema = options.schema === undefined ? undefined : loadSchema(options.schema, baseDirs, what);
+        const scale = typeof options.time === 'string' ? timeFieldScale(schema, options.time) : 1;
+        const source: DeclaredSource = {
+          name,
+          index: this.declared.size,
+          schema,
+          outOfOrder: parseDuration(options.outOfOrder ?? 0, `${what} outOfOrder`),
+          idleTimeout: options.idleTimeout === undefined ? Infinity : parseDuration(options.idleTimeout, `${what} idleTimeout`),
+          ...timeReader(name, options.time, scale),
+          subscribers: [],
+        };
+        this.declared.set(name, source);
+        return new Observable<T>((subscriber) => {
+          source.subscribers.push(subscriber as Subscriber<unknown>);
+          return () => source.subscribers.splice(source.subscribers.indexOf(subscriber as Subscriber<unknown>), 1);
+        });
+      },
+      sink: <T>(name: string): MonoTypeOperatorFunction<T> => {
+        const at = callerLocation();
+        if (typeof name !== 'string' || !SINK_OR_SOURCE_NAME.test(name) || name === 'dlq') {
+          throw new RtmlError('RTML_E_TOPOLOGY', `sink(${JSON.stringify(name)}) at ${at}: a sink name must start with a letter and use letters, digits, _ . - ('dlq' is reserved for dead letters)`);
+        }
+        let handle = this.sinkHandles.get(name);
+        if (!handle) {
+          handle = this.lateHandles.get(name) ?? { name, writer: undefined };
+          this.sinkHandles.set(name, handle);
+        }
+        const bound = handle;
+        const r = this.record;
+        const stats = this.stats;
+        return (upstream) =>
+          new Observable<T>((subscriber) =>
+            upstream.subscribe({
+              next: (value) => {
+                try {
+                  bound.writer!.write(value, r.key, r.time);
+                  stats.resultsOut++;
+                } catch (err) {
+                  this.deadLetter(`sink '${name}' rejected ${JSON.stringify(value)?.slice(0, 200)}: ${errorMessage(err)}`);
+                }
+                subscriber.next(value);
+              },
+              error: (err) => subscriber.error(err),
+              complete: () => subscriber.complete(),
+            }),
+          );
+      },
+    };
+  }
+
+  private describeBindings(): string {
+    const late = [...this.lateHandles.keys()].filter((n) => !this.sinkHandles.has(n));
+    return (
+      `topology '${this.topology}' has sources: ${[...this.declared.keys()].join(', ') || '(none)'}; ` +
+      `sinks: ${[...this.sinkHandles.keys()].join(', ') || '(none)'}` +
+      (late.length ? `; late outputs (optional): ${late.join(', ')}` : '') +
+      `; dead letters (optional): dlq`
+    );
+  }
+
+  /** Builds and subscribes the topology, then checks that the bindings match what it declares. */
+  private build(): void {
+    let output: unknown;
+    try {
+      output = this.definition.build(this.builder());
+    } catch (err) {
+      if (err instanceof RtmlError) throw err;
+      throw new RtmlError('RTML_E_TOPOLOGY', `topology '${this.topology}' (${this.definition.at}) failed to build: ${errorMessage(err)}`, { cause: err });
+    }
+    const outputs = Array.isArray(output) ? output : [output];
+    if (outputs.length === 0 || !outputs.every((o) => o instanceof Observable)) {
+      throw new RtmlError('RTML_E_TOPOLOGY', `topology '${this.topology}' (${this.definition.at}): the build function must return the stream (or an array of streams) that ends in sink(...)`);
+    }
+    withHost(this, () => {
+      for (const stream of outputs as Observable<unknown>[]) {
+        this.subscriptions.push(stream.subscribe({ error: (err: unknown) => this.fail(err) }));
+      }
+    });
+    if (this.failure !== undefined) throw this.failure;
+    const { sources, sinks } = this.options;
+    for (const name of this.declared.keys()) {
+      if (!sources[name]) throw new RtmlError('RTML_E_BINDING', `source '${name}' is not bound: add --source ${name}=URI (${this.describeBindings()})`);
+    }
+    for (const name of Object.keys(sources)) {
+      if (!this.declared.has(name)) throw new RtmlError('RTML_E_BINDING', `--source ${name}: no such source (${this.describeBindings()})`);
+    }
+    for (const name of this.sinkHandles.keys()) {
+      if (!sinks[name]) throw new RtmlError('RTML_E_BINDING', `sink '${name}' is not bound: add --sink ${name}=URI (${this.describeBindings()})`);
+    }
+    for (const name of Object.keys(sinks)) {
+      if (name !== 'dlq' && !this.sinkHandles.has(name) && !this.lateHandles.has(name)) {
+        throw new RtmlError('RTML_E_BINDING', `--sink ${name}: no such sink (${this.describeBindings()})`);
+      }
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    const r = this.record;
+    const where = r.source ? ` at source '${r.source}' partition ${r.partition} offset ${r.offset}` : '';
+    this.failure =
+      err instanceof RtmlError && err.code !== 'RTML_E_PIPELINE' && !where
+        ? err
+        : new RtmlError('RTML_E_PIPELINE', `topology '${this.topology}' failed${where}: ${errorMessage(err)}`, { cause: err });
+  }
+
+  // ---- running -------------------------------------------------------------------------------
+
+  async run(): Promise<RunStats> {
+    this.build();
+    const opened: { close(): Promise<void> }[] = [];
+    try {
+      for (const [name, connector] of Object.entries(this.options.sinks)) {
+        const writer = await connector.open();
+        opened.push(writer);
+        if (name === 'dlq') this.dlq = writer;
+        for (const handles of [this.sinkHandles, this.lateHandles]) {
+          const handle = handles.get(name);
+          if (handle) handle.writer = writer;
+        }
+      }
+      for (const source of this.declared.values()) {
+        const reader = await this.options.sources[source.name]!.open({
+          from: this.options.from ?? 'earliest',
+          follow: this.options.follow ?? false,
+          readerSchema: source.schema,
+        });
+        opened.push(reader);
+        const validate = source.schema !== undefined && !reader.decodesWithReaderSchema;
+        for (const partition of reader.partitions) {
+          this.lanes.push(new Lane(source, reader, partition, this.watermarks.addSlot(source.outOfOrder, source.idleTimeout), validate));
+        }
+      }
+      this.started = performance.now();
+      await this.loop();
+      if (this.failure !== undefined) throw this.failure;
+      if (!this.options.follow || this.lanes.every((l) => l.ended)) {
+        for (const source of this.declared.values()) for (const s of [...source.subscribers]) s.complete();
+      }
+      if (this.failure !== undefined) throw this.failure;
+    } finally {
+      for (const sub of this.subscriptions) sub.unsubscribe();
+      const closing = await Promise.allSettled(opened.map((o) => o.close()));
+      const failed = closing.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+      if (failed && this.failure === undefined) this.failure = failed.reason;
+    }
+    if (this.failure !== undefined) throw this.failure;
+    for (const [id, drops] of this.lateDropCounts) {
+      if (drops.n > 0) {
+        this.warn(`${drops.n} late event(s) dropped by ${id}` + (drops.sink ? ` (late output '${drops.sink}' is not bound: add --sink ${drops.sink}=URI)` : ' (set the window\'s late option to keep them)'));
+      }
+    }
+    if (this.stats.deadLettersUnbound > SHOWN_DEAD_LETTERS) {
+      this.warn(`${this.stats.deadLettersUnbound - SHOWN_DEAD_LETTERS} more dead letter(s) not shown (bind --sink dlq=URI to keep them)`);
+    }
+    return this.snapshot();
+  }
+
+  private snapshot(): RunStats {
+    const elapsedMs = this.started ? performance.now() - this.started : 0;
+    this.stats.elapsedMs = elapsedMs;
+    this.stats.eventsPerSecond = elapsedMs > 0 ? (this.stats.in * 1000) / elapsedMs : 0;
+    return { ...this.stats };
+  }
+
+  private warn(message: string): void {
+    (this.options.warn ?? ((m: string) => process.stderr.write(`rtml: ${m}\n`)))(message);
+  }
+
+  private async loop(): Promise<void> {
+    const { lanes } = this;
+    const follow = this.options.follow ?? false;
+    const batchSize = this.options.batchSize ?? 4096;
+    const pollInterval = this.options.pollInterval ?? 20;
+    const signal = this.options.signal;
+    const hasIdleTimeouts = [...this.declared.values()].some((s) => s.idleTimeout < Infinity);
+    let lastProgress = 0;
+    while (this.failure === undefined && !signal?.aborted) {
+      const now = Date.now();
+      const reads: Promise<void>[] = [];
+      for (const lane of lanes) {
+        if (!lane.ended && !lane.hasRecords && (!follow || now >= lane.retryAt)) reads.push(this.refill(lane, batchSize, pollInterval));
+      }
+      if (reads.length > 0) await Promise.all(reads);
+      if (this.failure !== undefined) break;
+      if (hasIdleTimeouts) this.advanceWatermark(this.watermarks.checkIdle());
+      const dispatched = lanes.length === 1 ? this.drainOne(lanes[0]!) : this.drainMerged(follow);
+      if (lanes.every((l) => l.ended)) break;
+      await this.flushSinks();
+      if (this.options.onProgress && now - lastProgress >= 100) {
+        lastProgress = now;
+        this.options.onProgress(this.progress());
+      }
+      if (dispatched === 0 && follow && lanes.every((l) => l.ended || !l.hasRecords)) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pollInterval);
+          signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        });
+      }
+    }
+    this.options.onProgress?.(this.progress());
+  }
+
+  private progress(): RunProgress {
+    let done = 0;
+    let total: number | undefined;
+    for (const reader of new Set(this.lanes.map((l) => l.reader))) {
+      const p = reader.progress();
+      if (p) {
+        done += p.done;
+        total = (total ?? 0) + p.total;
+      }
+    }
+    return { stats: this.snapshot(), done, total };
+  }
+
+  private async refill(lane: Lane, batchSize: number, pollInterval: number): Promise<void> {
+    let batch: InputRecord[] | null;
+    try {
+      batch = await lane.reader.read(lane.partition, batchSize);
+    } catch (err) {
+      this.fail(new RtmlError('RTML_E_PIPELINE', `source '${lane.source.name}' partition ${lane.partition}: ${errorMessage(err)}`, { cause: err }));
+      return;
+    }
+    if (batch === null) {
+      lane.ended = true;
+      lane.records = [];
+      lane.pos = 0;
+      this.advanceWatermark(this.watermarks.finish(lane.slot));
+    } else if (batch.length === 0) {
+      lane.retryAt = Date.now() + pollInterval;
+    } else {
+      lane.records = batch;
+      lane.pos = 0;
+      lane.prepared = false;
+    }
+  }
+
+  private async flushSinks(): Promise<void> {
+    const writers = new Set<SinkWriter>();
+    for (const handle of [...this.sinkHandles.values(), ...this.lateHandles.values()]) if (handle.writer) writers.add(handle.writer);
+    if (this.dlq) writers.add(this.dlq);
+    for (const writer of writers) if (writer.pending >= FLUSH_BYTES) await writer.flush();
+  }
+
+  /** Validates the lane's head record and reads its event time, once. */
+  private prepare(lane: Lane): void {
+    const record = lane.records[lane.pos]!;
+    lane.prepared = true;
+    if (record.error !== undefined) {
+      lane.headReason = record.error;
+      lane.headTime = Number.NaN;
+      return;
+    }
+    const { source } = lane;
+    if (lane.validate) {
+      const violation = schemaViolation(source.schema!, record.value);
+      if (violation !== undefined) {
+        lane.headReason = `source '${source.name}': schema ${source.schema!.name ?? ''} mismatch: ${violation}`;
+        lane.headTime = Number.NaN;
+        return;
+      }
+    }
+    const time = source.readTime(record.value);
+    if (Number.isFinite(time)) {
+      lane.headReason = undefined;
+      lane.headTime = time;
+    } else {
+      lane.headReason = source.describeBadTime(record.value);
+      lane.headTime = Number.NaN;
+    }
+  }
+
+  private drainOne(lane: Lane): number {
+    let n = 0;
+    while (lane.hasRecords && this.failure === undefined) {
+      this.prepare(lane);
+      this.dispatch(lane);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Merges the lanes' heads by event time. Bounded: every unfinished lane must have a head, so
+   * the order never depends on read timing. Live: lanes with nothing available are passed over.
+   */
+  private drainMerged(follow: boolean): number {
+    const { lanes } = this;
+    let n = 0;
+    while (this.failure === undefined) {
+      let best: Lane | undefined;
+      for (const lane of lanes) {
+        if (!lane.hasRecords) {
+          if (!lane.ended && !follow) return n;
+          continue;
+        }
+        if (!lane.prepared) this.prepare(lane);
+        if (lane.headReason !== undefined) {
+          best = lane;
+          break;
+        }
+        if (best === undefined || lane.headTime < best.headTime) best = lane;
+      }
+      if (best === undefined) return n;
+      this.dispatch(best);
+      n++;
+    }
+    return n;
+  }
+
+  /** Pushes the lane's prepared head through the topology and accounts for its outcome. */
+  private dispatch(lane: Lane): void {
+    const input = lane.records[lane.pos++]!;
+    lane.prepared = false;
+    const r = this.record;
+    const source = lane.source;
+    r.source = source.name;
+    r.partition = lane.partition;
+    r.offset = input.offset;
+    r.value = input.value;
+    r.raw = input.raw;
+    r.key = undefined;
+    r.time = lane.headTime;
+    r.outcome = Outcome.Processed;
+    this.stats.in++;
+    if (lane.headReason !== undefined) {
+      this.deadLetter(lane.headReason);
+    } else {
+      const subscribers = source.subscribers;
+      for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(input.value);
+      this.advanceWatermark(this.watermarks.observe(lane.slot, lane.headTime));
+    }
+    if (r.outcome === Outcome.Processed) this.stats.processed++;
+    else if (r.outcome === Outcome.Late) this.stats.late++;
+    else this.stats.deadLettered++;
+  }
+
+  private advanceWatermark(moved: boolean): void {
+    if (!moved) return;
+    const w = this.watermarks.watermark;
+    const listeners = this.watermarkListeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(w);
+  }
+
+}
+
+/** Runs `topology` with `options` until its bounded inputs end (or `signal` aborts a live run). */
+export function runTopology(topology: Topology, options: RunOptions): Promise<RunStats> {
+  return new TopologyRun(topology, options).run();
+}

@@ -1,0 +1,87 @@
+/**
+ * Watermarks of a topology's inputs (SEMANTICS.md, time). Each source partition is a slot with
+ * `W = max event time seen - outOfOrder`; the topology's watermark is the min over slots, leaving
+ * out slots that are finished (a bounded partition at its end) or idle for their `idleTimeout`
+ * (processing time, from an injectable clock). It never moves back.
+ */
+export class WatermarkTracker {
+  private readonly maxTime: number[] = [];
+  private readonly outOfOrder: number[] = [];
+  private readonly idleTimeout: number[] = [];
+  private readonly lastActive: number[] = [];
+  private readonly excluded: boolean[] = [];
+  private readonly finished: boolean[] = [];
+  private min = -Infinity;
+  private current = -Infinity;
+
+  constructor(private readonly clock: () => number) {}
+
+  /** Adds a slot; returns its index. */
+  addSlot(outOfOrder: number, idleTimeout: number): number {
+    this.maxTime.push(-Infinity);
+    this.outOfOrder.push(outOfOrder);
+    this.idleTimeout.push(idleTimeout);
+    this.lastActive.push(this.clock());
+    this.excluded.push(false);
+    this.finished.push(false);
+    this.min = -Infinity;
+    return this.maxTime.length - 1;
+  }
+
+  get watermark(): number {
+    return this.current;
+  }
+
+  /**
+   * Records an event time on a slot. Returns true when the topology watermark moved forward.
+   * O(1) unless this slot held the minimum.
+   */
+  observe(slot: number, time: number): boolean {
+    if (this.idleTimeout[slot]! < Infinity) this.lastActive[slot] = this.clock();
+    const wasExcluded = this.excluded[slot]!;
+    this.excluded[slot] = false;
+    const before = this.maxTime[slot]! - this.outOfOrder[slot]!;
+    if (time > this.maxTime[slot]!) this.maxTime[slot] = time;
+    if (!wasExcluded && before > this.min) return false;
+    return this.recompute();
+  }
+
+  /** Marks a bounded slot as finished: it no longer holds the watermark back. */
+  finish(slot: number): boolean {
+    this.finished[slot] = true;
+    this.excluded[slot] = true;
+    return this.recompute();
+  }
+
+  /** Leaves out slots idle past their timeout; returns true when the watermark moved forward. */
+  checkIdle(): boolean {
+    const now = this.clock();
+    let changed = false;
+    for (let i = 0; i < this.maxTime.length; i++) {
+      if (!this.excluded[i] && now - this.lastActive[i]! >= this.idleTimeout[i]!) {
+        this.excluded[i] = true;
+        changed = true;
+      }
+    }
+    return changed && this.recompute();
+  }
+
+  private recompute(): boolean {
+    let min = Infinity;
+    let any = false;
+    for (let i = 0; i < this.maxTime.length; i++) {
+      if (this.excluded[i]) continue;
+      any = true;
+      const w = this.maxTime[i]! - this.outOfOrder[i]!;
+      if (w < min) min = w;
+    }
+    // All slots finished: +inf. All left out as idle: hold where it is.
+    if (!any) min = this.finished.every(Boolean) ? Infinity : this.current;
+    this.min = min;
+    if (min > this.current) {
+      this.current = min;
+      return true;
+    }
+    return false;
+  }
+}
