@@ -76,3 +76,9 @@ export function timeFieldScale(type: AvroType | undefined, field: string): numbe
 export function hasField(type: AvroType, field: string): boolean {
   return type.typeName !== 'record' || (type as avro.types.RecordType).fields.some((f) => f.name === field);
 }
+
+/** The first record field declared as an Avro `timestamp-millis` or `timestamp-micros`, if any. */
+export function timestampField(type: AvroType): string | undefined {
+  const definition = definitions.get(type) as { fields?: { name: string; type: { logicalType?: string } | string }[] } | undefined;
+  return definition?.fields?.find((f) => typeof f.type === 'object' && /^timestamp-(millis|micros)$/.test(f.type.logicalType ?? ''))?.name;
+}

@@ -1,0 +1,46 @@
+import { RtmlError } from '../engine/errors.ts';
+import type { SinkConnector, SourceConnector } from '../engine/io.ts';
+import { fileSink } from './file/sink.ts';
+import { fileSource } from './file/source.ts';
+import { logSink } from './log/sink.ts';
+import { logSource } from './log/source.ts';
+
+/**
+ * Source and sink URIs: `file:path.jsonl` (JSON lines) and `log:<dir>/<topic>` (the embedded log;
+ * a sink may add `?partitions=N` for a topic it creates).
+ */
+interface ParsedUri {
+  scheme: 'file' | 'log';
+  path: string;
+  params: URLSearchParams;
+}
+
+const SCHEMES = ['file', 'log'];
+
+export function parseUri(uri: string, flag: string): ParsedUri {
+  const m = /^([a-z][a-z0-9+.-]*):(.*)$/i.exec(uri);
+  if (!m || !SCHEMES.includes(m[1]!)) {
+    throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} is not a supported URI (use file:path.jsonl or log:<dir>/<topic>)`);
+  }
+  const [path = '', query = ''] = m[2]!.split('?');
+  if (path === '') throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} has no path`);
+  return { scheme: m[1] as ParsedUri['scheme'], path, params: new URLSearchParams(query) };
+}
+
+function partitionsParam(params: URLSearchParams, flag: string): number | undefined {
+  const text = params.get('partitions');
+  if (text === null) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new RtmlError('RTML_E_URI', `${flag}: partitions=${text} must be a whole number >= 1`);
+  return n;
+}
+
+export function sourceFromUri(uri: string, flag = '--source'): SourceConnector {
+  const { scheme, path } = parseUri(uri, flag);
+  return scheme === 'file' ? fileSource(path) : logSource(path);
+}
+
+export function sinkFromUri(uri: string, flag = '--sink'): SinkConnector {
+  const { scheme, path, params } = parseUri(uri, flag);
+  return scheme === 'file' ? fileSink(path) : logSink(path, { partitions: partitionsParam(params, flag) });
+}

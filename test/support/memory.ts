@@ -1,0 +1,66 @@
+import { InputRecord, type SinkConnector, type SinkWriter, type SourceConnector, type SourceReader } from '../../engine/io.ts';
+
+/**
+ * In-memory source and sink for engine tests: partitions given as arrays of values (a string
+ * element stands for an undecodable payload). Real transports are tested with files and the log.
+ */
+export function memorySource(partitions: unknown[][]): SourceConnector {
+  return {
+    uri: 'memory:',
+    async open(): Promise<SourceReader> {
+      const positions = partitions.map(() => 0);
+      return {
+        partitions: partitions.map((_, i) => i),
+        async read(p, max) {
+          const values = partitions[p]!;
+          if (positions[p]! >= values.length) return null;
+          const out: InputRecord[] = [];
+          while (out.length < max && positions[p]! < values.length) {
+            const offset = positions[p]!++;
+            const v = values[offset];
+            out.push(v instanceof Undecodable ? new InputRecord(offset, undefined, v.reason, v.raw) : new InputRecord(offset, v));
+          }
+          return out;
+        },
+        progress: () => undefined,
+        async close() {},
+      };
+    },
+  };
+}
+
+/** A value the memory source reports as undecodable. */
+export class Undecodable {
+  constructor(
+    readonly reason: string,
+    readonly raw: string,
+  ) {}
+}
+
+export interface MemorySink {
+  connector: SinkConnector;
+  values: unknown[];
+  /** JSON round trip, as a file sink would store them. */
+  json(): Record<string, unknown>[];
+}
+
+export function memorySink(): MemorySink {
+  const values: unknown[] = [];
+  let closed = false;
+  const writer: SinkWriter = {
+    pending: 0,
+    write(value) {
+      if (closed) throw new Error('write after close');
+      values.push(value);
+    },
+    async flush() {},
+    async close() {
+      closed = true;
+    },
+  };
+  return {
+    connector: { uri: 'memory:', open: async () => writer },
+    values,
+    json: () => values.map((v) => JSON.parse(JSON.stringify(v)) as Record<string, unknown>),
+  };
+}
