@@ -47,8 +47,8 @@ function accessor<E>(field: Field<E>, fn: string): { read: (e: E) => unknown; la
 
 function describe(v: unknown): string {
   if (v === undefined) return 'missing';
-  if (typeof v === 'number') return `${v}`;
-  return `${v === null ? 'null' : typeof v} ${JSON.stringify(v)?.slice(0, 40)}`;
+  if (v === null || typeof v === 'number') return `${v}`;
+  return `${typeof v === 'string' ? 'the string' : `a ${typeof v}`} ${JSON.stringify(v)?.slice(0, 40)}`;
 }
 
 function numeric<E, Acc, R>(
