@@ -427,7 +427,7 @@ export class TopologyRun implements OperatorHost {
       if (hasIdleTimeouts) this.advanceWatermark(this.watermarks.checkIdle());
       const dispatched = lanes.length === 1 ? this.drainOne(lanes[0]!) : this.drainMerged(follow);
       if (lanes.every((l) => l.ended)) break;
-      await this.flushSinks();
+      await this.flushSinks(follow);
       if (this.options.onProgress && now - lastProgress >= 100) {
         lastProgress = now;
         this.options.onProgress(this.progress());
@@ -477,11 +477,12 @@ export class TopologyRun implements OperatorHost {
     }
   }
 
-  private async flushSinks(): Promise<void> {
+  /** Flushes sinks whose buffers are full; live runs flush everything, for latency. */
+  private async flushSinks(all: boolean): Promise<void> {
     const writers = new Set<SinkWriter>();
     for (const handle of [...this.sinkHandles.values(), ...this.lateHandles.values()]) if (handle.writer) writers.add(handle.writer);
     if (this.dlq) writers.add(this.dlq);
-    for (const writer of writers) if (writer.pending >= FLUSH_BYTES) await writer.flush();
+    for (const writer of writers) if (writer.pending >= (all ? 1 : FLUSH_BYTES)) await writer.flush();
   }
 
   /** Validates the lane's head record and reads its event time, once. */

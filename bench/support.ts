@@ -1,0 +1,33 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const RTML = fileURLToPath(new URL('../bin/rtml.mjs', import.meta.url));
+
+/** Writes `n` card events as JSON lines: `keys` cards, time moving 1 ms per event, ~2 % of them up to 3 s out of order. */
+export function writeEvents(path: string, n: number, keys = 10_000): void {
+  const chunks: string[] = [];
+  let seed = 42;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+  for (let i = 0; i < n; i++) {
+    const ts = 1_700_000_000_000 + i - (rand() < 0.02 ? Math.floor(rand() * 3000) : 0);
+    chunks.push(`{"txn_id":"t${i}","card_id":"c${Math.floor(rand() * keys)}","merchant_id":"m${i % 500}","amount":${(rand() * 500).toFixed(2)},"ts":${ts}}\n`);
+  }
+  writeFileSync(path, chunks.join(''));
+}
+
+/** Best wall time of `runs` executions of a command, in seconds. */
+export function bestSeconds(runs: number, command: string, args: string[], input?: string): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const t = process.hrtime.bigint();
+    execFileSync(command, args, { cwd: ROOT, stdio: input ? ['pipe', 'ignore', 'ignore'] : ['ignore', 'ignore', 'pipe'], input: input ? undefined : undefined });
+    best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e9);
+  }
+  return best;
+}
+
+export function rate(n: number, seconds: number): string {
+  return `${Math.round(n / seconds / 1000)}k ev/s`;
+}
