@@ -67,6 +67,7 @@ export class TimeWindowStore implements WindowStore {
   private readonly kept: number[] = [];
   private watermark = -Infinity;
   private open = 0;
+  private lastPane: Pane | undefined = undefined;
 
   constructor(
     spec: TumblingWindow | HoppingWindow,
@@ -92,7 +93,9 @@ export class TimeWindowStore implements WindowStore {
     for (; start <= lastStart; start += advanceBy) {
       const end = start + size;
       if (end <= horizon) continue; // freed: end + lateness <= W
-      const pane = this.panes.get(end) ?? this.createPane(end);
+      // Consecutive events mostly share a pane: skip the map lookup for them.
+      let pane = this.lastPane;
+      if (pane === undefined || pane.end !== end) this.lastPane = pane = this.panes.get(end) ?? this.createPane(end);
       let accs = pane.entries.get(key);
       if (accs === undefined) {
         accs = this.aggs.init();
@@ -122,6 +125,7 @@ export class TimeWindowStore implements WindowStore {
       const end = kept.shift()!;
       this.open -= panes.get(end)!.entries.size;
       panes.delete(end);
+      if (this.lastPane?.end === end) this.lastPane = undefined;
     }
   }
 

@@ -1,0 +1,70 @@
+/**
+ * (b) 1M events from the embedded Avro log (4 partitions, produced with `rtml produce`), keyed
+ * tumbling count + sum: `rtml run` log -> file, its engine time taken from its summary line (process
+ * start-up excluded), next to a decode-only pass over the same log in this process (the floor any
+ * topology over this log pays). Best of 3 each. Prints one line.
+ * Run: node --import tsx bench/log-run.ts [events]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { logSource } from '../connectors/log/source.ts';
+import { RTML, ROOT, writeEvents } from './support.ts';
+
+const n = Number(process.argv[2] ?? 1_000_000);
+const dir = mkdtempSync(join(tmpdir(), 'rtml-bench-b-'));
+const input = join(dir, 'events.jsonl');
+writeEvents(input, n);
+const topic = join(dir, 'txns');
+execFileSync(process.execPath, [RTML, 'produce', `log:${topic}`, '--schema', 'schemas/transaction.avsc', '--key', 'card_id', '--partitions', '4'], {
+  cwd: ROOT,
+  input: readFileSync(input),
+  stdio: ['pipe', 'ignore', 'ignore'],
+});
+
+async function decodeOnlySeconds(): Promise<number> {
+  const t = performance.now();
+  const reader = await logSource(topic).open({ from: 'earliest', follow: false, readerSchema: undefined });
+  let read = 0;
+  const live = new Set(reader.partitions);
+  while (live.size > 0) {
+    for (const p of [...live]) {
+      const batch = await reader.read(p, 4096);
+      if (batch === null) live.delete(p);
+      else read += batch.length;
+    }
+  }
+  await reader.close();
+  if (read !== n) throw new Error(`decoded ${read} of ${n}`);
+  return (performance.now() - t) / 1000;
+}
+
+function runSeconds(): { seconds: number; results: number } {
+  const stderr = execFileSync(process.execPath, [RTML, 'run', join(ROOT, 'bench/tumbling.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${join(dir, 'out.jsonl')}`, '--no-progress'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const m = /events in ([\d,]+).*results out ([\d,]+), elapsed ([\d.]+)s/.exec(execSummary(stderr));
+  if (!m || Number(m[1]!.replace(/,/g, '')) !== n) throw new Error(`unexpected summary: ${stderr}`);
+  return { seconds: Number(m[3]), results: Number(m[2]!.replace(/,/g, '')) };
+}
+
+function execSummary(stderr: string): string {
+  return stderr.trim().split('\n').pop() ?? '';
+}
+
+let decode = Infinity;
+let run = { seconds: Infinity, results: 0 };
+for (let i = 0; i < 3; i++) {
+  decode = Math.min(decode, await decodeOnlySeconds());
+  const r = runSeconds();
+  if (r.seconds < run.seconds) run = r;
+}
+const k = (s: number) => `${Math.round(n / s / 1000)}k ev/s`;
+console.log(
+  `(b) log ${n / 1e6}M Avro events, 4 partitions, keyed tumbling count+sum: rtml run ${run.seconds.toFixed(2)}s in the engine (${k(run.seconds)}, ` +
+    `${run.results.toLocaleString('en-US')} results written), decode-only pass ${decode.toFixed(2)}s (${k(decode)}); ` +
+    `run/decode-only speed ${(decode / run.seconds).toFixed(2)}x (target 1M ev/s on one core)`,
+);
