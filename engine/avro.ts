@@ -13,7 +13,7 @@ const definitions = new WeakMap<AvroType, unknown>();
  * Loads an Avro schema from a .avsc path (tried against each of `baseDirs` in order: the topology
  * file's folder, then the working directory) or from an inline schema object.
  */
-export function loadSchema(schema: string | AvroSchema, baseDirs: readonly string[], what: string): AvroType {
+export function loadSchema(schema: string | object, baseDirs: readonly string[], what: string): AvroType {
   let definition: unknown = schema;
   if (typeof schema === 'string') {
     const tried = baseDirs.map((dir) => resolve(dir, schema));

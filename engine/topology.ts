@@ -1,12 +1,11 @@
 import type { MonoTypeOperatorFunction, Observable } from 'rxjs';
-import type { AvroSchema } from './avro.ts';
 import type { Duration } from './duration.ts';
 import { RtmlError } from './errors.ts';
 import { callerLocation } from './location.ts';
 
 export interface SourceOptions<T> {
-  /** Avro schema (a .avsc path, relative to the topology file or the working directory, or an inline schema); events are validated against it. */
-  schema?: string | AvroSchema;
+  /** Avro schema: a .avsc path (beside the topology file, else in the working directory) or an inline schema object; events are validated against it. */
+  schema?: string | object;
   /** The event time: a field holding epoch ms (or an Avro timestamp-millis/-micros), or a function. */
   time: string | ((event: T) => number);
   /** Bounded out-of-orderness: the watermark trails the highest event time by this much (default 0). */

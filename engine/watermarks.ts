@@ -2,7 +2,8 @@
  * Watermarks of a topology's inputs (SEMANTICS.md, time). Each source partition is a slot with
  * `W = max event time seen - outOfOrder`; the topology's watermark is the min over slots, leaving
  * out slots that are finished (a bounded partition at its end) or idle for their `idleTimeout`
- * (processing time, from an injectable clock). It never moves back.
+ * (processing time, from an injectable clock); when every unfinished slot is idle, the most advanced
+ * one sets it. It never moves back.
  */
 export class WatermarkTracker {
   private readonly maxTime: number[] = [];
@@ -68,15 +69,16 @@ export class WatermarkTracker {
 
   private recompute(): boolean {
     let min = Infinity;
-    let any = false;
+    let idleMax = -Infinity;
     for (let i = 0; i < this.maxTime.length; i++) {
-      if (this.excluded[i]) continue;
-      any = true;
       const w = this.maxTime[i]! - this.outOfOrder[i]!;
-      if (w < min) min = w;
+      if (!this.excluded[i]) {
+        if (w < min) min = w;
+      } else if (!this.finished[i] && w > idleMax) idleMax = w;
     }
-    // All slots finished: +inf. All left out as idle: hold where it is.
-    if (!any) min = this.finished.every(Boolean) ? Infinity : this.current;
+    // Every unfinished slot idle: the whole input is quiet, so what is due up to the most advanced
+    // slot fires. Every slot finished: +inf.
+    if (min === Infinity && idleMax > -Infinity) min = idleMax;
     this.min = min;
     if (min > this.current) {
       this.current = min;

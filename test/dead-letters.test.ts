@@ -67,8 +67,8 @@ describe('bad input', () => {
 
   it('dead-letters missing keys, non-numeric aggregate inputs and missing times without a schema', async () => {
     const loose = defineTopology('loose', ({ source, sink }) =>
-      source('events', { time: (e: { when?: number }) => e.when! }).pipe(
-        keyBy((e: { user?: string }) => e.user!),
+      source<{ when?: number; user?: string }>('events', { time: (e) => e.when! }).pipe(
+        keyBy((e) => e.user!),
         window(tumbling(10)),
         aggregate({ total: sum('amount') }),
         sink('out'),

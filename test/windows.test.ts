@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { filter, map } from 'rxjs';
 import { aggregate, count, defineTopology, hopping, keyBy, session, sum, tumbling, window, type WindowSpec, type WindowOptions } from '../engine/index.ts';
+import { InputRecord, type SourceConnector } from '../engine/io.ts';
+import { runTopology } from '../engine/runtime.ts';
+import { memorySink } from './support/memory.ts';
 import { ev, rows, runOn } from './support/run.ts';
 
 function counting(spec: WindowSpec, options: WindowOptions = {}, outOfOrder = 0) {
@@ -138,21 +141,16 @@ describe('watermarks', () => {
         sink('out'),
       ),
     );
-    const fired: number[] = [];
     const { out } = await runOn(topology, [[ev('a', 1), ev('b', 50)]], { bindLate: false });
-    fired.push(...out.map((r) => r.window_end as number));
-    assert.deepEqual(fired, [10]);
-    // Proof that it fired on b's watermark, not at the end of input: follow mode never ends the input.
+    assert.deepEqual(out.map((r) => r.window_end), [10]);
+    // It fired on b's watermark, not at the end of input: a live (follow) input never ends.
     const controller = new AbortController();
-    const { memorySink, memorySource } = await import('./support/memory.ts');
     const sink = memorySink();
-    const { runTopology } = await import('../engine/runtime.ts');
     const running = runTopology(topology, { sources: { events: liveSource([[ev('a', 1), ev('b', 50)]]) }, sinks: { out: sink.connector }, follow: true, signal: controller.signal });
     await waitFor(() => sink.values.length === 1);
     controller.abort();
     await running;
     assert.deepEqual(sink.json().map((r) => r.window_end), [10]);
-    void memorySource;
   });
 
   it('take the min over partitions: a lagging partition holds windows back', async () => {
@@ -162,17 +160,51 @@ describe('watermarks', () => {
   });
 });
 
+describe('idle partitions', () => {
+  it('are left out of the watermark after idleTimeout (processing time, injectable clock)', async () => {
+    const topology = (idleTimeout?: number) =>
+      defineTopology('idle', ({ source, sink }) =>
+        source('events', { time: 't', ...(idleTimeout === undefined ? {} : { idleTimeout }) }).pipe(keyBy('k'), window(tumbling(10)), aggregate({ n: count() }), sink('out')),
+      );
+    const run = async (idleTimeout?: number) => {
+      let now = 0;
+      const sink = memorySink();
+      const controller = new AbortController();
+      // Partition 1 has one early event, then nothing: live, it holds the watermark at 2.
+      const running = runTopology(topology(idleTimeout), {
+        sources: { events: liveSource([[ev('a', 1), ev('a', 30)], [ev('b', 2)]]) },
+        sinks: { out: sink.connector },
+        follow: true,
+        signal: controller.signal,
+        clock: () => now,
+        pollInterval: 5,
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      const before = sink.json().length;
+      now = 60_000;
+      await new Promise((r) => setTimeout(r, 100));
+      controller.abort();
+      await running;
+      return { before, after: rows(sink.json()) };
+    };
+    const idle = await run(1000);
+    assert.equal(idle.before, 0, 'nothing fires while partition 1 is within its idle timeout');
+    assert.deepEqual(idle.after, ['a@0-10:1', 'b@0-10:1']);
+    const never = await run();
+    assert.deepEqual(never.after, [], 'without idleTimeout the quiet partition holds the watermark back');
+  });
+});
+
 /** A live (follow-mode) memory source: yields its records, then reports nothing new forever. */
-function liveSource(partitions: unknown[][]) {
+function liveSource(partitions: unknown[][]): SourceConnector {
   return {
     uri: 'memory-live:',
     async open() {
-      const { InputRecord } = await import('../engine/io.ts');
       const positions = partitions.map(() => 0);
       return {
         partitions: partitions.map((_, i) => i),
         async read(p: number, max: number) {
-          const out = [];
+          const out: InputRecord[] = [];
           while (out.length < max && positions[p]! < partitions[p]!.length) {
             const o = positions[p]!++;
             out.push(new InputRecord(o, partitions[p]![o]));
