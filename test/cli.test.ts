@@ -108,6 +108,20 @@ describe('rtml CLI, end to end', () => {
     assert.equal(dlq.offset, 3);
   });
 
+  it('shows a progress bar when stderr is a terminal, and none otherwise', () => {
+    const input = join(dir, 'many.jsonl');
+    writeFileSync(input, `${Array.from({ length: 60_000 }, (_, i) => txn(`c${i % 100}`, i * 10)).join('\n')}\n`);
+    const args = ['run', join(dir, 'topo.ts'), '--source', `events=file:${input}`, '--sink', `out=file:${join(dir, 'many-out.jsonl')}`];
+    const quoted = [process.execPath, RTML, ...args].map((a) => `'${a}'`).join(' ');
+    // `script` gives the child a pseudo-terminal, as an interactive shell would.
+    const tty = spawnSync('script', ['-qec', quoted, '/dev/null'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(tty.status, 0, tty.stdout);
+    assert.match(tty.stdout, /\d+% \| [\d,]+ events \| [\d,]+ events\/s \| ETA/);
+    const piped = rtml(args);
+    assert.equal(piped.code, 0);
+    assert.doesNotMatch(piped.stderr, /ETA/);
+  });
+
   it('start-up mistakes are one clear line, not a stack dump', () => {
     const unbound = rtml(['run', join(dir, 'topo.ts'), '--source', `events=log:${dir}/data/txns`]);
     assert.equal(unbound.code, 1);
