@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { hasField, loadSchema, schemaViolation, timeFieldScale, timestampField } from '../engine/avro.ts';
+import { hasField, loadSchema, schemaDefinition, schemaViolation, timeFieldScale, timestampField } from '../engine/avro.ts';
 import { errorMessage, RtmlError } from '../engine/errors.ts';
 import { EventLog } from '../connectors/log/eventLog.ts';
 import { parseUri } from '../connectors/uri.ts';
@@ -46,7 +46,7 @@ export async function produceCommand(uri: string, options: ProduceOptions): Prom
     process.stderr.write(`rtml: line ${lineNo}: ${reason}\n`);
   };
   try {
-    const schemaId = log.registerSchema(type.schema());
+    const schemaId = log.registerSchema(schemaDefinition(type));
     const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
     for await (const line of lines) {
       lineNo++;

@@ -34,6 +34,11 @@ export function loadSchema(schema: string | object, baseDirs: readonly string[],
   }
 }
 
+/** The schema as written (with `logicalType`s and defaults), for storing beside data. */
+export function schemaDefinition(type: AvroType): object {
+  return (definitions.get(type) as object | undefined) ?? (type.schema({ exportAttrs: true }) as object);
+}
+
 function show(value: unknown): string {
   const text = JSON.stringify(value);
   return text === undefined ? 'nothing' : text.length > 60 ? `${text.slice(0, 57)}...` : text;
