@@ -1,13 +1,13 @@
 /**
  * The baseline of bench/jsonl-run.ts: a hand-written loop doing what the topology does — parse JSON
- * lines, key by card, 10 s tumbling count + sum with a 5 s out-of-order watermark, write each
+ * lines, key by card, 1-minute tumbling count + sum with a 5 s out-of-order watermark, write each
  * window's result as a JSON line when the watermark passes its end — with no engine.
  * Run: node --import tsx bench/hand-loop.ts in.jsonl out.jsonl
  */
 import { closeSync, createWriteStream, openSync, readSync } from 'node:fs';
 
 const [input, output] = process.argv.slice(2) as [string, string];
-const SIZE = 10_000;
+const SIZE = 60_000;
 const OUT_OF_ORDER = 5_000;
 const out = createWriteStream(output);
 const windows = new Map<number, Map<string, { n: number; total: number }>>();

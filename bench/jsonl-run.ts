@@ -6,15 +6,15 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bestSeconds, rate, RTML, ROOT, writeEvents } from './support.ts';
+import { bestSeconds, NODE_FLAGS, rate, RTML, ROOT, writeEvents } from './support.ts';
 
 const n = Number(process.argv[2] ?? 1_000_000);
 const dir = mkdtempSync(join(tmpdir(), 'rtml-bench-a-'));
 const input = join(dir, 'events.jsonl');
 writeEvents(input, n);
 
-const loop = bestSeconds(3, process.execPath, ['--import', 'tsx', join(ROOT, 'bench/hand-loop.ts'), input, join(dir, 'loop.jsonl')]);
-const rtml = bestSeconds(3, process.execPath, [RTML, 'run', join(ROOT, 'bench/tumbling.ts'), '--source', `events=file:${input}`, '--sink', `out=file:${join(dir, 'rtml.jsonl')}`, '--no-progress']);
+const loop = bestSeconds(3, process.execPath, [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/hand-loop.ts'), input, join(dir, 'loop.jsonl')]);
+const rtml = bestSeconds(3, RTML, ['run', join(ROOT, 'bench/tumbling.ts'), '--source', `events=file:${input}`, '--sink', `out=file:${join(dir, 'rtml.jsonl')}`, '--no-progress']);
 const lines = (f: string) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).length;
 const same = lines('loop.jsonl') === lines('rtml.jsonl') ? 'same result count' : `RESULT COUNTS DIFFER (${lines('loop.jsonl')} vs ${lines('rtml.jsonl')})`;
 console.log(

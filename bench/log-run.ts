@@ -5,7 +5,7 @@
  * topology over this log pays). Best of 3 each. Prints one line.
  * Run: node --import tsx bench/log-run.ts [events]
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ execFileSync(process.execPath, [RTML, 'produce', `log:${topic}`, '--schema', 'sc
   stdio: ['pipe', 'ignore', 'ignore'],
 });
 
+/** In this process (started by hand with the same flags as bin/rtml.mjs for a fair floor). */
 async function decodeOnlySeconds(): Promise<number> {
   const t = performance.now();
   const reader = await logSource(topic).open({ from: 'earliest', follow: false, readerSchema: undefined });
@@ -41,18 +42,14 @@ async function decodeOnlySeconds(): Promise<number> {
 }
 
 function runSeconds(): { seconds: number; results: number } {
-  const stderr = execFileSync(process.execPath, [RTML, 'run', join(ROOT, 'bench/tumbling.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${join(dir, 'out.jsonl')}`, '--no-progress'], {
+  const r = spawnSync(RTML, ['run', join(ROOT, 'bench/tumbling.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${join(dir, 'out.jsonl')}`, '--no-progress'], {
     cwd: ROOT,
     encoding: 'utf8',
-    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const m = /events in ([\d,]+).*results out ([\d,]+), elapsed ([\d.]+)s/.exec(execSummary(stderr));
-  if (!m || Number(m[1]!.replace(/,/g, '')) !== n) throw new Error(`unexpected summary: ${stderr}`);
+  const summary = r.stderr.trim().split('\n').pop() ?? '';
+  const m = /events in ([\d,]+).*results out ([\d,]+), elapsed ([\d.]+)s/.exec(summary);
+  if (r.status !== 0 || !m || Number(m[1]!.replace(/,/g, '')) !== n) throw new Error(`unexpected run: ${r.stderr}`);
   return { seconds: Number(m[3]), results: Number(m[2]!.replace(/,/g, '')) };
-}
-
-function execSummary(stderr: string): string {
-  return stderr.trim().split('\n').pop() ?? '';
 }
 
 let decode = Infinity;

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const RTML = fileURLToPath(new URL('../bin/rtml.mjs', import.meta.url));
 
-/** Writes `n` card events as JSON lines: `keys` cards, time moving 1 ms per event, ~2 % of them up to 3 s out of order. */
-export function writeEvents(path: string, n: number, keys = 10_000): void {
+/** Writes `n` card events as JSON lines: `keys` cards, event time moving 1 ms per event, ~2 % of them up to 3 s out of order. */
+export function writeEvents(path: string, n: number, keys = 1000): void {
   const chunks: string[] = [];
   let seed = 42;
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
@@ -17,16 +17,19 @@ export function writeEvents(path: string, n: number, keys = 10_000): void {
   writeFileSync(path, chunks.join(''));
 }
 
-/** Best wall time of `runs` executions of a command, in seconds. */
-export function bestSeconds(runs: number, command: string, args: string[], input?: string): number {
+/** Best wall time of `runs` executions of a command, in seconds (its output is discarded). */
+export function bestSeconds(runs: number, command: string, args: string[]): number {
   let best = Infinity;
   for (let i = 0; i < runs; i++) {
     const t = process.hrtime.bigint();
-    execFileSync(command, args, { cwd: ROOT, stdio: input ? ['pipe', 'ignore', 'ignore'] : ['ignore', 'ignore', 'pipe'], input: input ? undefined : undefined });
+    execFileSync(command, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e9);
   }
   return best;
 }
+
+/** The V8 flag bin/rtml.mjs runs with; baselines get it too, so the code is compared, not flags. */
+export const NODE_FLAGS = ['--max-semi-space-size=64'];
 
 export function rate(n: number, seconds: number): string {
   return `${Math.round(n / seconds / 1000)}k ev/s`;

@@ -73,15 +73,17 @@ interface SinkHandle {
   writer: SinkWriter | undefined;
 }
 
-/** One partition of one source, with a buffer of records read and its prepared head. */
+/**
+ * One partition of one source: a batch of records read, with each record's event time worked out
+ * when the batch arrives (NaN, with a reason, for a record that goes to the dead-letter output).
+ */
 class Lane {
   records: InputRecord[] = [];
+  times = new Float64Array(0);
+  reasons = new Map<number, string>();
   pos = 0;
   ended = false;
   retryAt = 0;
-  prepared = false;
-  headTime = Number.NaN;
-  headReason: string | undefined = undefined;
 
   constructor(
     readonly source: DeclaredSource,
@@ -93,6 +95,30 @@ class Lane {
 
   get hasRecords(): boolean {
     return this.pos < this.records.length;
+  }
+
+  /** Takes a new batch: validates each record and reads its event time. */
+  load(records: InputRecord[]): void {
+    this.records = records;
+    this.pos = 0;
+    this.reasons.clear();
+    if (this.times.length < records.length) this.times = new Float64Array(Math.max(records.length, 2 * this.times.length));
+    const { source, times, reasons } = this;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      let reason = record.error;
+      if (reason === undefined && this.validate) {
+        const violation = schemaViolation(source.schema!, record.value);
+        if (violation !== undefined) reason = `source '${source.name}': schema ${source.schema!.name ?? ''} mismatch: ${violation}`;
+      }
+      const time = reason === undefined ? source.readTime(record.value) : Number.NaN;
+      if (reason === undefined && !Number.isFinite(time)) reason = source.describeBadTime(record.value);
+      if (reason === undefined) times[i] = time;
+      else {
+        times[i] = Number.NaN;
+        reasons.set(i, reason);
+      }
+    }
   }
 }
 
@@ -471,9 +497,7 @@ export class TopologyRun implements OperatorHost {
     } else if (batch.length === 0) {
       lane.retryAt = Date.now() + pollInterval;
     } else {
-      lane.records = batch;
-      lane.pos = 0;
-      lane.prepared = false;
+      lane.load(batch);
     }
   }
 
@@ -485,38 +509,9 @@ export class TopologyRun implements OperatorHost {
     for (const writer of writers) if (writer.pending >= (all ? 1 : FLUSH_BYTES)) await writer.flush();
   }
 
-  /** Validates the lane's head record and reads its event time, once. */
-  private prepare(lane: Lane): void {
-    const record = lane.records[lane.pos]!;
-    lane.prepared = true;
-    if (record.error !== undefined) {
-      lane.headReason = record.error;
-      lane.headTime = Number.NaN;
-      return;
-    }
-    const { source } = lane;
-    if (lane.validate) {
-      const violation = schemaViolation(source.schema!, record.value);
-      if (violation !== undefined) {
-        lane.headReason = `source '${source.name}': schema ${source.schema!.name ?? ''} mismatch: ${violation}`;
-        lane.headTime = Number.NaN;
-        return;
-      }
-    }
-    const time = source.readTime(record.value);
-    if (Number.isFinite(time)) {
-      lane.headReason = undefined;
-      lane.headTime = time;
-    } else {
-      lane.headReason = source.describeBadTime(record.value);
-      lane.headTime = Number.NaN;
-    }
-  }
-
   private drainOne(lane: Lane): number {
     let n = 0;
     while (lane.hasRecords && this.failure === undefined) {
-      this.prepare(lane);
       this.dispatch(lane);
       n++;
     }
@@ -524,25 +519,31 @@ export class TopologyRun implements OperatorHost {
   }
 
   /**
-   * Merges the lanes' heads by event time. Bounded: every unfinished lane must have a head, so
-   * the order never depends on read timing. Live: lanes with nothing available are passed over.
+   * Merges the lanes' heads by event time (a bad record goes first: it has no time to wait for).
+   * Bounded: every unfinished lane must have a head, so the order never depends on read timing.
+   * Live: lanes with nothing available are passed over.
    */
   private drainMerged(follow: boolean): number {
     const { lanes } = this;
     let n = 0;
     while (this.failure === undefined) {
       let best: Lane | undefined;
-      for (const lane of lanes) {
-        if (!lane.hasRecords) {
+      let bestTime = Infinity;
+      for (let i = 0; i < lanes.length; i++) {
+        const lane = lanes[i]!;
+        if (lane.pos >= lane.records.length) {
           if (!lane.ended && !follow) return n;
           continue;
         }
-        if (!lane.prepared) this.prepare(lane);
-        if (lane.headReason !== undefined) {
+        const time = lane.times[lane.pos]!;
+        if (time !== time) {
           best = lane;
           break;
         }
-        if (best === undefined || lane.headTime < best.headTime) best = lane;
+        if (best === undefined || time < bestTime) {
+          best = lane;
+          bestTime = time;
+        }
       }
       if (best === undefined) return n;
       this.dispatch(best);
@@ -551,10 +552,11 @@ export class TopologyRun implements OperatorHost {
     return n;
   }
 
-  /** Pushes the lane's prepared head through the topology and accounts for its outcome. */
+  /** Pushes the lane's next record through the topology and accounts for its outcome. */
   private dispatch(lane: Lane): void {
-    const input = lane.records[lane.pos++]!;
-    lane.prepared = false;
+    const index = lane.pos++;
+    const input = lane.records[index]!;
+    const time = lane.times[index]!;
     const r = this.record;
     const source = lane.source;
     r.source = source.name;
@@ -563,15 +565,15 @@ export class TopologyRun implements OperatorHost {
     r.value = input.value;
     r.raw = input.raw;
     r.key = undefined;
-    r.time = lane.headTime;
+    r.time = time;
     r.outcome = Outcome.Processed;
     this.stats.in++;
-    if (lane.headReason !== undefined) {
-      this.deadLetter(lane.headReason);
+    if (time !== time) {
+      this.deadLetter(lane.reasons.get(index)!);
     } else {
       const subscribers = source.subscribers;
       for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(input.value);
-      this.advanceWatermark(this.watermarks.observe(lane.slot, lane.headTime));
+      this.advanceWatermark(this.watermarks.observe(lane.slot, time));
     }
     if (r.outcome === Outcome.Processed) this.stats.processed++;
     else if (r.outcome === Outcome.Late) this.stats.late++;
