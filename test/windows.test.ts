@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { filter, map } from 'rxjs';
 import { aggregate, count, defineTopology, hopping, keyBy, session, sum, tumbling, window, type WindowSpec, type WindowOptions } from '../engine/index.ts';
-import { InputRecord, type SourceConnector } from '../engine/io.ts';
 import { runTopology } from '../engine/runtime.ts';
-import { memorySink } from './support/memory.ts';
+import { memorySink, memorySource } from './support/memory.ts';
 import { ev, rows, runOn } from './support/run.ts';
 
 function counting(spec: WindowSpec, options: WindowOptions = {}, outOfOrder = 0) {
@@ -146,7 +145,7 @@ describe('watermarks', () => {
     // It fired on b's watermark, not at the end of input: a live (follow) input never ends.
     const controller = new AbortController();
     const sink = memorySink();
-    const running = runTopology(topology, { sources: { events: liveSource([[ev('a', 1), ev('b', 50)]]) }, sinks: { out: sink.connector }, follow: true, signal: controller.signal });
+    const running = runTopology(topology, { sources: { events: memorySource([[ev('a', 1), ev('b', 50)]], { live: true }) }, sinks: { out: sink.connector }, follow: true, signal: controller.signal });
     await waitFor(() => sink.values.length === 1);
     controller.abort();
     await running;
@@ -172,7 +171,7 @@ describe('idle partitions', () => {
       const controller = new AbortController();
       // Partition 1 has one early event, then nothing: live, it holds the watermark at 2.
       const running = runTopology(topology(idleTimeout), {
-        sources: { events: liveSource([[ev('a', 1), ev('a', 30)], [ev('b', 2)]]) },
+        sources: { events: memorySource([[ev('a', 1), ev('a', 30)], [ev('b', 2)]], { live: true }) },
         sinks: { out: sink.connector },
         follow: true,
         signal: controller.signal,
@@ -194,29 +193,6 @@ describe('idle partitions', () => {
     assert.deepEqual(never.after, [], 'without idleTimeout the quiet partition holds the watermark back');
   });
 });
-
-/** A live (follow-mode) memory source: yields its records, then reports nothing new forever. */
-function liveSource(partitions: unknown[][]): SourceConnector {
-  return {
-    uri: 'memory-live:',
-    async open() {
-      const positions = partitions.map(() => 0);
-      return {
-        partitions: partitions.map((_, i) => i),
-        async read(p: number, max: number) {
-          const out: InputRecord[] = [];
-          while (out.length < max && positions[p]! < partitions[p]!.length) {
-            const o = positions[p]!++;
-            out.push(new InputRecord(o, partitions[p]![o]));
-          }
-          return out;
-        },
-        progress: () => undefined,
-        async close() {},
-      };
-    },
-  };
-}
 
 async function waitFor(condition: () => boolean, ms = 5000): Promise<void> {
   const until = Date.now() + ms;

@@ -1,10 +1,10 @@
 import { InputRecord, type SinkConnector, type SinkWriter, type SourceConnector, type SourceReader } from '../../engine/io.ts';
 
 /**
- * In-memory source and sink for engine tests: partitions given as arrays of values (a string
- * element stands for an undecodable payload). Real transports are tested with files and the log.
+ * In-memory source and sink for engine tests: partitions given as arrays of values (an
+ * `Undecodable` element stands for a payload that could not be decoded). Real transports are tested with files and the log.
  */
-export function memorySource(partitions: unknown[][]): SourceConnector {
+export function memorySource(partitions: unknown[][], options: { live?: boolean } = {}): SourceConnector {
   return {
     uri: 'memory:',
     async open(): Promise<SourceReader> {
@@ -13,7 +13,8 @@ export function memorySource(partitions: unknown[][]): SourceConnector {
         partitions: partitions.map((_, i) => i),
         async read(p, max) {
           const values = partitions[p]!;
-          if (positions[p]! >= values.length) return null;
+          // Live (follow mode): after its records, a partition has nothing new, forever.
+          if (positions[p]! >= values.length) return options.live ? [] : null;
           const out: InputRecord[] = [];
           while (out.length < max && positions[p]! < values.length) {
             const offset = positions[p]!++;
@@ -64,3 +65,4 @@ export function memorySink(): MemorySink {
     json: () => values.map((v) => JSON.parse(JSON.stringify(v)) as Record<string, unknown>),
   };
 }
+
