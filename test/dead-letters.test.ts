@@ -4,16 +4,9 @@ import { map } from 'rxjs';
 import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from '../engine/index.ts';
 import { Undecodable } from './support/memory.ts';
 import { runOn } from './support/run.ts';
+import { txnSchema } from './support/schemas.ts';
 
-const schema = {
-  type: 'record',
-  name: 'Txn',
-  fields: [
-    { name: 'card_id', type: 'string' },
-    { name: 'amount', type: 'double' },
-    { name: 'ts', type: 'long' },
-  ],
-};
+const schema = txnSchema;
 
 const topology = defineTopology('dlq', ({ source, sink }) =>
   source('events', { schema, time: 'ts' }).pipe(

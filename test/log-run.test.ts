@@ -10,18 +10,11 @@ import { logSource } from '../connectors/log/source.ts';
 import { aggregate, count, defineTopology, distinct, hopping, keyBy, last, sum, tumbling, window } from '../engine/index.ts';
 import { runTopology, type RunStats } from '../engine/runtime.ts';
 import { prng } from './support/generate.ts';
+import { txnSchema } from './support/schemas.ts';
 
 /** Topologies over the embedded log, as `rtml run` runs them: watermarks, evolution, torn tails. */
 
-const v1 = {
-  type: 'record',
-  name: 'Txn',
-  fields: [
-    { name: 'card_id', type: 'string' },
-    { name: 'amount', type: 'double' },
-    { name: 'ts', type: 'long' },
-  ],
-};
+const v1 = txnSchema;
 const v2 = { ...v1, fields: [...v1.fields, { name: 'channel', type: 'string', default: 'web' }] };
 
 function tempDir(t: TestContext): string {
