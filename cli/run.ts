@@ -53,8 +53,9 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const bar = progressBar(options.progress);
+  let stats: RunStats;
   try {
-    const stats = await runTopology(topology, {
+    stats = await runTopology(topology, {
       sources,
       sinks,
       from: options.from,
@@ -65,11 +66,10 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
       onProgress: (p) => bar.update(p),
       warn: (m) => process.stderr.write(`rtml: ${m}\n`),
     });
-    bar.stop();
-    process.stderr.write(`${summaryLine(stats)}\n`);
   } finally {
     bar.stop();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+  process.stderr.write(`${summaryLine(stats)}\n`);
 }

@@ -9,5 +9,5 @@ export { tumbling, hopping, session, type WindowSpec, type TumblingWindow, type 
 export { count, sum, min, max, avg, distinct, first, last, defineAggregate, type Aggregate, type AggregateResult, type Field } from './aggregates.ts';
 export { parseDuration, type Duration } from './duration.ts';
 export { RtmlError, ErrorCodes, type ErrorCode } from './errors.ts';
-export { runTopology, TopologyRun, type RunOptions, type RunStats, type RunProgress } from './runtime.ts';
+export { runTopology, type RunOptions, type RunStats, type RunProgress } from './runtime.ts';
 export { InputRecord, type RecordKey, type SourceConnector, type SourceReader, type SourceOpenOptions, type SinkConnector, type SinkWriter } from './io.ts';

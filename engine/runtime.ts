@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Observable, type MonoTypeOperatorFunction, type Subscriber, type Subscription } from 'rxjs';
 import { loadSchema, schemaViolation, timeFieldScale, type AvroType } from './avro.ts';
 import { Outcome, RecordContext, withHost, type LateOutput, type OperatorHost } from './context.ts';
@@ -5,7 +6,7 @@ import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
 import type { InputRecord, SinkConnector, SinkWriter, SourceConnector, SourceReader } from './io.ts';
 import { callerLocation } from './location.ts';
-import { SINK_OR_SOURCE_NAME, type SourceOptions, type Topology, type TopologyBuilder } from './topology.ts';
+import { NAME_PATTERN, type SourceOptions, type Topology, type TopologyBuilder } from './topology.ts';
 import { WatermarkTracker } from './watermarks.ts';
 
 export interface RunOptions {
@@ -59,7 +60,6 @@ const SHOWN_DEAD_LETTERS = 20;
 
 interface DeclaredSource {
   readonly name: string;
-  readonly index: number;
   readonly schema: AvroType | undefined;
   readonly outOfOrder: number;
   readonly idleTimeout: number;
@@ -68,8 +68,8 @@ interface DeclaredSource {
   readonly subscribers: Subscriber<unknown>[];
 }
 
+/** A sink as operators hold it; its writer is set once the bindings are checked and opened. */
 interface SinkHandle {
-  readonly name: string;
   writer: SinkWriter | undefined;
 }
 
@@ -226,7 +226,7 @@ export class TopologyRun implements OperatorHost {
     if (sink !== undefined) {
       let handle = this.lateHandles.get(sink);
       if (!handle) {
-        handle = this.sinkHandles.get(sink) ?? { name: sink, writer: undefined };
+        handle = this.sinkHandles.get(sink) ?? { writer: undefined };
         this.lateHandles.set(sink, handle);
       }
       const bound = handle;
@@ -254,7 +254,7 @@ export class TopologyRun implements OperatorHost {
       source: <T>(name: string, options: SourceOptions<T>): Observable<T> => {
         const at = callerLocation();
         const what = `source('${name}') at ${at}`;
-        if (typeof name !== 'string' || !SINK_OR_SOURCE_NAME.test(name)) {
+        if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
           throw new RtmlError('RTML_E_TOPOLOGY', `${what}: a source name must start with a letter and use letters, digits, _ . -`);
         }
         if (this.declared.has(name)) throw new RtmlError('RTML_E_TOPOLOGY', `${what}: source '${name}' is declared twice`);
@@ -269,7 +269,6 @@ export class TopologyRun implements OperatorHost {
         const scale = typeof options.time === 'string' ? timeFieldScale(schema, options.time) : 1;
         const source: DeclaredSource = {
           name,
-          index: this.declared.size,
           schema,
           outOfOrder: parseDuration(options.outOfOrder ?? 0, `${what} outOfOrder`),
           idleTimeout: options.idleTimeout === undefined ? Infinity : parseDuration(options.idleTimeout, `${what} idleTimeout`),
@@ -284,12 +283,12 @@ export class TopologyRun implements OperatorHost {
       },
       sink: <T>(name: string): MonoTypeOperatorFunction<T> => {
         const at = callerLocation();
-        if (typeof name !== 'string' || !SINK_OR_SOURCE_NAME.test(name) || name === 'dlq') {
+        if (typeof name !== 'string' || !NAME_PATTERN.test(name) || name === 'dlq') {
           throw new RtmlError('RTML_E_TOPOLOGY', `sink(${JSON.stringify(name)}) at ${at}: a sink name must start with a letter and use letters, digits, _ . - ('dlq' is reserved for dead letters)`);
         }
         let handle = this.sinkHandles.get(name);
         if (!handle) {
-          handle = this.lateHandles.get(name) ?? { name, writer: undefined };
+          handle = this.lateHandles.get(name) ?? { writer: undefined };
           this.sinkHandles.set(name, handle);
         }
         const bound = handle;
@@ -459,10 +458,7 @@ export class TopologyRun implements OperatorHost {
         this.options.onProgress(this.progress());
       }
       if (dispatched === 0 && follow && lanes.every((l) => l.ended || !l.hasRecords)) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, pollInterval);
-          signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-        });
+        await sleep(pollInterval, undefined, { signal }).catch(() => {}); // aborted: the loop ends
       }
     }
     this.options.onProgress?.(this.progress());

@@ -31,7 +31,7 @@ export interface Topology {
   readonly at: string;
 }
 
-const NAME_RE = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 /**
  * Declares a topology: a name and a build function wiring sources through operators to sinks.
@@ -39,7 +39,7 @@ const NAME_RE = /^[A-Za-z][A-Za-z0-9_.-]*$/;
  */
 export function defineTopology(name: string, build: (builder: TopologyBuilder) => TopologyOutput): Topology {
   const at = callerLocation();
-  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
     throw new RtmlError('RTML_E_TOPOLOGY', `defineTopology() at ${at}: name ${JSON.stringify(name)} must start with a letter and use letters, digits, _ . -`);
   }
   if (typeof build !== 'function') {
@@ -53,4 +53,3 @@ export function isTopology(value: unknown): value is Topology {
   return typeof t === 'object' && t !== null && typeof t.name === 'string' && typeof t.build === 'function';
 }
 
-export { NAME_RE as SINK_OR_SOURCE_NAME };
