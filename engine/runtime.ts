@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Observable, type MonoTypeOperatorFunction, type Subscriber, type Subscription } from 'rxjs';
-import { loadSchema, schemaViolation, timeFieldScale, type AvroType } from './avro.ts';
+import { loadSchema, timeFieldScale } from './avro.ts';
 import { Outcome, RecordContext, withHost, type LateOutput, type OperatorHost } from './context.ts';
 import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
-import type { InputRecord, SinkConnector, SinkWriter, SourceConnector, SourceReader } from './io.ts';
+import type { InputRecord, SinkConnector, SinkWriter, SourceConnector } from './io.ts';
+import { Lane, timeReader, type DeclaredSource } from './lanes.ts';
 import { callerLocation } from './location.ts';
 import { NAME_PATTERN, type SourceOptions, type Topology, type TopologyBuilder } from './topology.ts';
 import { WatermarkTracker } from './watermarks.ts';
@@ -58,98 +59,9 @@ export interface RunProgress {
 const FLUSH_BYTES = 1 << 20;
 const SHOWN_DEAD_LETTERS = 20;
 
-interface DeclaredSource {
-  readonly name: string;
-  readonly schema: AvroType | undefined;
-  readonly outOfOrder: number;
-  readonly idleTimeout: number;
-  readonly readTime: (event: unknown) => number;
-  readonly describeBadTime: (event: unknown) => string;
-  readonly subscribers: Subscriber<unknown>[];
-}
-
 /** A sink as operators hold it; its writer is set once the bindings are checked and opened. */
 interface SinkHandle {
   writer: SinkWriter | undefined;
-}
-
-/**
- * One partition of one source: a batch of records read, with each record's event time worked out
- * when the batch arrives (NaN, with a reason, for a record that goes to the dead-letter output).
- */
-class Lane {
-  records: InputRecord[] = [];
-  times = new Float64Array(0);
-  reasons = new Map<number, string>();
-  pos = 0;
-  ended = false;
-  retryAt = 0;
-
-  constructor(
-    readonly source: DeclaredSource,
-    readonly reader: SourceReader,
-    readonly partition: number,
-    readonly slot: number,
-    readonly validate: boolean,
-  ) {}
-
-  get hasRecords(): boolean {
-    return this.pos < this.records.length;
-  }
-
-  /** Takes a new batch: validates each record and reads its event time. */
-  load(records: InputRecord[]): void {
-    this.records = records;
-    this.pos = 0;
-    this.reasons.clear();
-    if (this.times.length < records.length) this.times = new Float64Array(Math.max(records.length, 2 * this.times.length));
-    const { source, times, reasons } = this;
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      let reason = record.error;
-      if (reason === undefined && this.validate) {
-        const violation = schemaViolation(source.schema!, record.value);
-        if (violation !== undefined) reason = `source '${source.name}': schema ${source.schema!.name ?? ''} mismatch: ${violation}`;
-      }
-      const time = reason === undefined ? source.readTime(record.value) : Number.NaN;
-      if (reason === undefined && !Number.isFinite(time)) reason = source.describeBadTime(record.value);
-      if (reason === undefined) times[i] = time;
-      else {
-        times[i] = Number.NaN;
-        reasons.set(i, reason);
-      }
-    }
-  }
-}
-
-function timeReader<T>(source: string, time: SourceOptions<T>['time'], scale: number): Pick<DeclaredSource, 'readTime' | 'describeBadTime'> {
-  if (typeof time === 'function') {
-    const readTime = (e: unknown): number => {
-      try {
-        const t = time(e as T);
-        return typeof t === 'number' ? t : Number.NaN;
-      } catch {
-        return Number.NaN;
-      }
-    };
-    const describeBadTime = (e: unknown): string => {
-      try {
-        return `source '${source}': time function returned ${JSON.stringify(time(e as T))}, not a finite number`;
-      } catch (err) {
-        return `source '${source}': time function threw: ${errorMessage(err)}`;
-      }
-    };
-    return { readTime, describeBadTime };
-  }
-  const readTime = (e: unknown): number => {
-    const t = (e as Record<string, unknown> | null)?.[time];
-    return typeof t === 'number' ? t * scale : Number.NaN;
-  };
-  const describeBadTime = (e: unknown): string => {
-    const t = (e as Record<string, unknown> | null)?.[time];
-    return `source '${source}': event time field '${time}' is ${t === undefined ? 'missing' : `${JSON.stringify(t)}, not a finite number`}`;
-  };
-  return { readTime, describeBadTime };
 }
 
 /**
