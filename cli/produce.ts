@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { hasField, loadSchema, schemaDefinition, schemaViolation, timeFieldScale, timestampField } from '../engine/avro.ts';
 import { errorMessage, RtmlError } from '../engine/errors.ts';
@@ -10,12 +9,6 @@ export interface ProduceOptions {
   key: string;
   partitions?: number;
   time?: string;
-}
-
-/** Opens the topic for writing, creating it (default 1 partition) when it is not there. */
-export function openForProduce(path: string, partitions: number | undefined): EventLog {
-  if (!existsSync(`${path}/topic.json`)) return EventLog.open(path, { create: { partitions: partitions ?? 1 } });
-  return partitions === undefined ? EventLog.open(path) : EventLog.open(path, { create: { partitions } });
 }
 
 /**
@@ -34,7 +27,7 @@ export async function produceCommand(uri: string, options: ProduceOptions): Prom
   }
   const scale = timeField === undefined ? 1 : timeFieldScale(type, timeField);
 
-  const log = openForProduce(path, options.partitions);
+  const log = EventLog.openOrCreate(path, options.partitions);
   for (const tail of log.recovered) {
     process.stderr.write(`rtml: ${uri} partition ${tail.partition}: cut a torn tail of ${tail.truncatedBytes} byte(s) at offset ${tail.offset} (${tail.reason})\n`);
   }

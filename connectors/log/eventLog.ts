@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Type } from 'avsc';
 import { RtmlError } from '../../engine/errors.ts';
+import { topicConfigPath } from './layout.ts';
 import { partitionFor } from './partitioner.ts';
 import { PartitionWriter } from './partitionWriter.ts';
 import { utf8Length } from './recordFormat.ts';
@@ -52,6 +53,15 @@ export class EventLog {
     /** Torn tails cut off on open, one entry per partition that had one. */
     readonly recovered: readonly RecoveredTail[],
   ) {}
+
+  /**
+   * Opens a topic for writing, creating it with `partitions` (default 1) when it is not there; an
+   * existing topic is checked against `partitions` only when it is given.
+   */
+  static openOrCreate(path: string, partitions?: number): EventLog {
+    if (fs.existsSync(topicConfigPath(path)) && partitions === undefined) return EventLog.open(path);
+    return EventLog.open(path, { create: { partitions: partitions ?? 1 } });
+  }
 
   static open(path: string, options: EventLogOpenOptions = {}): EventLog {
     const { create } = options;

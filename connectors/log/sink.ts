@@ -1,9 +1,7 @@
-import fs from 'node:fs';
 import type { Type } from 'avsc';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import type { RecordKey, SinkConnector, SinkWriter } from '../../engine/io.ts';
 import { EventLog } from './eventLog.ts';
-import { topicConfigPath } from './layout.ts';
 import { JSON_SCHEMA_ID, type SchemaInput } from './schemaRegistry.ts';
 
 export interface LogSinkOptions {
@@ -24,9 +22,7 @@ export function logSink(path: string, options: LogSinkOptions = {}): SinkConnect
   return {
     uri: `log:${path}`,
     async open(): Promise<SinkWriter> {
-      const { partitions } = options;
-      const exists = fs.existsSync(topicConfigPath(path));
-      const log = exists && partitions === undefined ? EventLog.open(path) : EventLog.open(path, { create: { partitions: partitions ?? 1 } });
+      const log = EventLog.openOrCreate(path, options.partitions);
       try {
         const schemaId = options.schema === undefined ? JSON_SCHEMA_ID : log.registerSchema(options.schema);
         return new LogSinkWriter(log, schemaId === JSON_SCHEMA_ID ? undefined : log.schema(schemaId), schemaId);

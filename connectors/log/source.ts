@@ -28,6 +28,8 @@ export function logSource(path: string): SourceConnector {
 
 class LogSourceReader implements SourceReader {
   readonly partitions: readonly number[];
+  /** Values are decoded with (resolved to) the reader schema, so they conform to it. */
+  readonly decodesWithReaderSchema = true;
   private readonly cursors: PartitionCursor[];
   private readonly decoder: PayloadDecoder;
   private readonly idle: boolean[];
