@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Every benchmark, one line of output each. Run with the V8 flag bin/rtml.mjs uses, so in-process
+# baselines and rtml run under the same conditions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for script in jsonl-run log-run log-read; do
+  node --max-semi-space-size=64 --import tsx "bench/$script.ts"
+done
