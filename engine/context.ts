@@ -1,4 +1,5 @@
 import { RtmlError } from './errors.ts';
+import type { FeatureView, FeatureWriter } from './features.ts';
 import type { RecordKey } from './io.ts';
 
 /** What became of one input event; every event ends in exactly one (SEMANTICS.md, bad input). */
@@ -38,6 +39,8 @@ export interface OperatorHost {
   deadLetter(reason: string): void;
   /** The late side output named by a window's `late` option (undefined: count and drop). */
   lateOutput(sink: string | undefined, operatorId: string): LateOutput;
+  /** Where materialize() writes a view's rows (the run's feature store). */
+  featureWriter(view: FeatureView): Pick<FeatureWriter, 'write'>;
 }
 
 let current: OperatorHost | undefined;

@@ -15,6 +15,9 @@ export const ErrorCodes = {
   RTML_E_LOG: 'embedded log problem',
   RTML_E_LOG_LOCKED: 'embedded log is being written by another process',
   RTML_E_PIPELINE: 'pipeline failed',
+  RTML_E_FEATURE_VIEW: 'bad feature view',
+  RTML_E_STORE: 'feature store problem',
+  RTML_E_CHECKPOINT: 'checkpoint problem',
   RTML_E_USAGE: 'bad command-line usage',
 } as const;
 

@@ -4,6 +4,7 @@ import { loadSchema, timeFieldScale } from './avro.ts';
 import { Outcome, RecordContext, withHost, type LateOutput, type OperatorHost } from './context.ts';
 import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
+import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from './features.ts';
 import type { InputRecord, SinkConnector, SinkWriter, SourceConnector } from './io.ts';
 import { Lane, timeReader, type DeclaredSource } from './lanes.ts';
 import { callerLocation } from './location.ts';
@@ -15,6 +16,8 @@ export interface RunOptions {
   sources: Readonly<Record<string, SourceConnector>>;
   /** Sink connectors by sink name; `dlq` takes dead letters, a window's `late` name its late events. */
   sinks: Readonly<Record<string, SinkConnector>>;
+  /** The feature store materialize() writes to (connectors/features). */
+  features?: FeatureStore;
   from?: 'earliest' | 'latest';
   /** Keep reading new input after the end (live); stop with `signal`. */
   follow?: boolean;
@@ -57,6 +60,8 @@ export interface RunProgress {
 
 /** Sink writes are flushed once this many bytes are buffered. */
 const FLUSH_BYTES = 1 << 20;
+/** Feature rows are written in batches of this many (live runs write at every poll). */
+const FLUSH_FEATURE_ROWS = 2000;
 const SHOWN_DEAD_LETTERS = 20;
 
 /** A sink as operators hold it; its writer is set once the bindings are checked and opened. */
@@ -83,6 +88,8 @@ export class TopologyRun implements OperatorHost {
   private readonly lanes: Lane[] = [];
   private readonly subscriptions: Subscription[] = [];
   private dlq: SinkWriter | undefined;
+  private readonly views = new Map<string, FeatureView>();
+  private features: FeatureWriter | undefined;
   private failure: unknown;
   private readonly stats: RunStats;
   private started = 0;
@@ -156,6 +163,15 @@ export class TopologyRun implements OperatorHost {
       drops.n++;
       this.stats.lateDropped++;
     };
+  }
+
+  featureWriter(view: FeatureView): Pick<FeatureWriter, 'write'> {
+    const known = this.views.get(view.name);
+    if (known !== undefined && known !== view) {
+      throw new RtmlError('RTML_E_FEATURE_VIEW', `feature view '${view.name}' is declared twice (${known.at} and ${view.at})`);
+    }
+    this.views.set(view.name, view);
+    return { write: (v: FeatureView, row: FeatureRow) => this.features!.write(v, row) };
   }
 
   // ---- building ------------------------------------------------------------------------------
@@ -270,6 +286,9 @@ export class TopologyRun implements OperatorHost {
         throw new RtmlError('RTML_E_BINDING', `--sink ${name}: no such sink (${this.describeBindings()})`);
       }
     }
+    if (this.views.size > 0 && this.options.features === undefined) {
+      throw new RtmlError('RTML_E_BINDING', `topology '${this.topology}' materializes feature view(s) ${[...this.views.keys()].join(', ')} but no feature store is bound`);
+    }
   }
 
   private fail(err: unknown): void {
@@ -296,6 +315,10 @@ export class TopologyRun implements OperatorHost {
           const handle = handles.get(name);
           if (handle) handle.writer = writer;
         }
+      }
+      if (this.views.size > 0) {
+        this.features = await this.options.features!.open([...this.views.values()]);
+        opened.push(this.features);
       }
       for (const source of this.declared.values()) {
         const reader = await this.options.sources[source.name]!.open({
@@ -415,6 +438,7 @@ export class TopologyRun implements OperatorHost {
     for (const handle of [...this.sinkHandles.values(), ...this.lateHandles.values()]) if (handle.writer) writers.add(handle.writer);
     if (this.dlq) writers.add(this.dlq);
     for (const writer of writers) if (writer.pending >= (all ? 1 : FLUSH_BYTES)) await writer.flush();
+    if (this.features && this.features.pending >= (all ? 1 : FLUSH_FEATURE_ROWS)) await this.features.flush();
   }
 
   private drainOne(lane: Lane): number {
