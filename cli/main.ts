@@ -31,6 +31,9 @@ program
   .option('--from <position>', 'where sources start: earliest or latest', 'earliest')
   .option('--follow', 'keep running and process new appends live', false)
   .option('--batch-size <n>', 'records per source read', positiveInt)
+  .option('--checkpoint-dir <dir>', 'save state and positions here and resume from them after a crash')
+  .option('--checkpoint-interval <duration>', 'checkpoint this often, e.g. 10s (default 10s)')
+  .option('--checkpoint-every <n>', 'also checkpoint every n events', positiveInt)
   .option('--no-progress', 'no progress bar')
   .action(runCommand);
 

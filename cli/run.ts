@@ -1,4 +1,5 @@
 import { dirname } from 'node:path';
+import { parseDuration } from '../engine/duration.ts';
 import { RtmlError } from '../engine/errors.ts';
 import type { SinkConnector, SourceConnector } from '../engine/io.ts';
 import { runTopology, type RunStats } from '../engine/runtime.ts';
@@ -13,6 +14,9 @@ export interface RunCommandOptions {
   follow: boolean;
   progress: boolean;
   batchSize?: number;
+  checkpointDir?: string;
+  checkpointInterval?: string;
+  checkpointEvery?: number;
 }
 
 function bindings<C>(pairs: string[], flag: string, make: (uri: string, flag: string) => C): Record<string, C> {
@@ -36,7 +40,9 @@ export function summaryLine(stats: RunStats): string {
   return (
     `rtml: ${stats.topology}: events in ${n(stats.in)}, processed ${n(stats.processed)}, late ${n(stats.late)}, ` +
     `dead-lettered ${n(stats.deadLettered)}, results out ${n(stats.resultsOut)}, elapsed ${seconds(stats.elapsedMs)}, ` +
-    `${n(Math.round(stats.eventsPerSecond))} events/s`
+    `${n(Math.round(stats.eventsPerSecond))} events/s` +
+    (stats.resumed ? ', resumed from a checkpoint' : '') +
+    (stats.checkpoints > 0 ? `, checkpoints ${n(stats.checkpoints)} (last ${n(stats.checkpointBytes)} bytes in ${stats.checkpointMs.toFixed(1)} ms)` : '')
   );
 }
 
@@ -47,6 +53,19 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
   }
   const sources = bindings<SourceConnector>(options.source, '--source', sourceFromUri);
   const sinks = bindings<SinkConnector>(options.sink, '--sink', sinkFromUri);
+  if (options.checkpointDir === undefined && (options.checkpointInterval !== undefined || options.checkpointEvery !== undefined)) {
+    throw new RtmlError('RTML_E_USAGE', '--checkpoint-interval and --checkpoint-every need --checkpoint-dir');
+  }
+  const checkpoint =
+    options.checkpointDir === undefined
+      ? undefined
+      : {
+          dir: options.checkpointDir,
+          intervalMs: parseDuration(options.checkpointInterval ?? '10s', '--checkpoint-interval'),
+          everyEvents: options.checkpointEvery,
+          // Crash tests only: hold each checkpoint write half-done this long.
+          pauseMs: Number(process.env.RTML_TEST_CHECKPOINT_PAUSE_MS ?? 0),
+        };
   const { topology, path } = await loadTopology(file);
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -63,6 +82,7 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
       signal: controller.signal,
       baseDir: dirname(path),
       batchSize: options.batchSize,
+      checkpoint,
       onProgress: (p) => bar.update(p),
       warn: (m) => process.stderr.write(`rtml: ${m}\n`),
     });

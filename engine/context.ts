@@ -1,4 +1,5 @@
 import { RtmlError } from './errors.ts';
+import type { Stateful } from './checkpoint.ts';
 import type { FeatureView, FeatureWriter } from './features.ts';
 import type { RecordKey } from './io.ts';
 
@@ -33,6 +34,8 @@ export interface OperatorHost {
   readonly record: RecordContext;
   /** Stable id of a stateful operator, from the topology name, its kind and its position. */
   operatorId(kind: string): string;
+  /** Declares an operator's state under its id, for checkpoints and restore. */
+  registerState(id: string, state: Stateful): void;
   /** Called with each new watermark, upstream operators first. */
   onWatermark(listener: (watermark: number) => void): void;
   /** Routes the current record to the dead-letter output with `reason`. */

@@ -32,6 +32,8 @@ export interface SourceOpenOptions {
   follow: boolean;
   /** The Avro reader schema the topology declared for this source, if any. */
   readerSchema: Type | undefined;
+  /** Resuming from a checkpoint: per partition, the offset of the last record already processed. */
+  startAfter?: ReadonlyMap<number, number>;
 }
 
 export interface SourceReader {
@@ -67,9 +69,19 @@ export interface SinkWriter {
   flush(): Promise<void>;
   /** Flushes, makes the writes durable where the transport can, and releases resources. */
   close(): Promise<void>;
+  /**
+   * Flushes durably and returns where the output stands (e.g. a file's length), saved in the
+   * checkpoint and handed back to `open` on resume. Sinks without it are at-least-once on resume.
+   */
+  checkpoint?(): Promise<unknown>;
+}
+
+export interface SinkOpenOptions {
+  /** Resuming: what `checkpoint()` returned when the checkpoint was taken. */
+  resume?: unknown;
 }
 
 export interface SinkConnector {
   readonly uri: string;
-  open(): Promise<SinkWriter>;
+  open(options?: SinkOpenOptions): Promise<SinkWriter>;
 }

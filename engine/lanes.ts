@@ -26,6 +26,8 @@ export class Lane {
   pos = 0;
   ended = false;
   retryAt = 0;
+  /** Offset of the last record pushed through the topology: the position a checkpoint saves. */
+  lastOffset: number | undefined = undefined;
 
   constructor(
     readonly source: DeclaredSource,

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Observable, type MonoTypeOperatorFunction, type Subscriber, type Subscription } from 'rxjs';
 import { loadSchema, timeFieldScale } from './avro.ts';
+import { CheckpointFile, type Checkpoint, type Stateful } from './checkpoint.ts';
 import { Outcome, RecordContext, withHost, type LateOutput, type OperatorHost } from './context.ts';
 import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
@@ -33,6 +34,13 @@ export interface RunOptions {
   warn?: (message: string) => void;
   /** How often a live run polls idle sources, ms (default 20). */
   pollInterval?: number;
+  /**
+   * Checkpoints: state, watermarks and source and sink positions saved together into `dir` every
+   * `intervalMs` (default 10 s, processing time) and/or every `everyEvents` events; a run resumes
+   * from the checkpoint it finds there. A bounded run that completes removes it; a live run stopped
+   * by `signal` takes a last one. `pauseMs` holds each write half-done (crash tests only).
+   */
+  checkpoint?: { dir: string; intervalMs?: number; everyEvents?: number; pauseMs?: number };
 }
 
 export interface RunStats {
@@ -49,6 +57,12 @@ export interface RunStats {
   deadLettersUnbound: number;
   elapsedMs: number;
   eventsPerSecond: number;
+  /** Checkpoints taken by this process, and the size and time of the last one. */
+  checkpoints: number;
+  checkpointBytes: number;
+  checkpointMs: number;
+  /** True when this run resumed from a checkpoint. */
+  resumed: boolean;
 }
 
 export interface RunProgress {
@@ -89,6 +103,11 @@ export class TopologyRun implements OperatorHost {
   private readonly subscriptions: Subscription[] = [];
   private dlq: SinkWriter | undefined;
   private readonly views = new Map<string, FeatureView>();
+  private readonly states = new Map<string, Stateful>();
+  private readonly writers = new Map<string, SinkWriter>();
+  private checkpointFile: CheckpointFile | undefined;
+  private lastCheckpointAt = 0;
+  private inAtLastCheckpoint = 0;
   private features: FeatureWriter | undefined;
   private failure: unknown;
   private readonly stats: RunStats;
@@ -111,6 +130,10 @@ export class TopologyRun implements OperatorHost {
       deadLettersUnbound: 0,
       elapsedMs: 0,
       eventsPerSecond: 0,
+      checkpoints: 0,
+      checkpointBytes: 0,
+      checkpointMs: 0,
+      resumed: false,
     };
   }
 
@@ -120,6 +143,11 @@ export class TopologyRun implements OperatorHost {
     const n = this.operatorCounts.get(kind) ?? 0;
     this.operatorCounts.set(kind, n + 1);
     return `${this.topology}/${kind}-${n}`;
+  }
+
+  registerState(id: string, state: Stateful): void {
+    if (this.states.has(id)) throw new RtmlError('RTML_E_TOPOLOGY', `two stateful operators have the id ${id}`);
+    this.states.set(id, state);
   }
 
   onWatermark(listener: (watermark: number) => void): void {
@@ -305,11 +333,13 @@ export class TopologyRun implements OperatorHost {
 
   async run(): Promise<RunStats> {
     this.build();
+    const saved = this.loadCheckpoint();
     const opened: { close(): Promise<void> }[] = [];
     try {
       for (const [name, connector] of Object.entries(this.options.sinks)) {
-        const writer = await connector.open();
+        const writer = await connector.open({ resume: saved?.sinks[name] });
         opened.push(writer);
+        this.writers.set(name, writer);
         if (name === 'dlq') this.dlq = writer;
         for (const handles of [this.sinkHandles, this.lateHandles]) {
           const handle = handles.get(name);
@@ -321,24 +351,35 @@ export class TopologyRun implements OperatorHost {
         opened.push(this.features);
       }
       for (const source of this.declared.values()) {
+        const positions = saved?.sources[source.name];
+        const startAfter = positions ? new Map(Object.entries(positions).map(([p, o]) => [Number(p), o])) : undefined;
         const reader = await this.options.sources[source.name]!.open({
           from: this.options.from ?? 'earliest',
           follow: this.options.follow ?? false,
           readerSchema: source.schema,
+          startAfter,
         });
         opened.push(reader);
         const validate = source.schema !== undefined && !reader.decodesWithReaderSchema;
         for (const partition of reader.partitions) {
-          this.lanes.push(new Lane(source, reader, partition, this.watermarks.addSlot(source.outOfOrder, source.idleTimeout), validate));
+          const lane = new Lane(source, reader, partition, this.watermarks.addSlot(source.outOfOrder, source.idleTimeout), validate);
+          lane.lastOffset = startAfter?.get(partition);
+          this.lanes.push(lane);
         }
       }
+      if (saved) this.restore(saved);
       this.started = performance.now();
+      this.lastCheckpointAt = Date.now();
       await this.loop();
       if (this.failure !== undefined) throw this.failure;
-      if (!this.options.follow || this.lanes.every((l) => l.ended)) {
+      const completed = this.lanes.every((l) => l.ended);
+      if (completed) {
         for (const source of this.declared.values()) for (const s of [...source.subscribers]) s.complete();
+        if (this.failure !== undefined) throw this.failure;
+        this.checkpointFile?.remove();
+      } else if (this.checkpointFile) {
+        await this.takeCheckpoint();
       }
-      if (this.failure !== undefined) throw this.failure;
     } finally {
       for (const sub of this.subscriptions) sub.unsubscribe();
       const closing = await Promise.allSettled(opened.map((o) => o.close()));
@@ -355,6 +396,98 @@ export class TopologyRun implements OperatorHost {
       this.warn(`${this.stats.deadLettersUnbound - SHOWN_DEAD_LETTERS} more dead letter(s) not shown (bind --sink dlq=URI to keep them)`);
     }
     return this.snapshot();
+  }
+
+  // ---- checkpoints ---------------------------------------------------------------------------
+
+  /** The URIs a checkpoint is tied to: resuming with other bindings would mix up positions. */
+  private bindings(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, c] of Object.entries(this.options.sources)) out[`source ${name}`] = c.uri;
+    for (const [name, c] of Object.entries(this.options.sinks)) out[`sink ${name}`] = c.uri;
+    return out;
+  }
+
+  private loadCheckpoint(): Checkpoint | undefined {
+    const config = this.options.checkpoint;
+    if (!config) return undefined;
+    this.checkpointFile = new CheckpointFile(config.dir, this.topology);
+    const saved = this.checkpointFile.load();
+    if (!saved) return undefined;
+    const where = `checkpoint ${this.checkpointFile.path}`;
+    const now = this.bindings();
+    const then = saved.bindings;
+    for (const key of new Set([...Object.keys(now), ...Object.keys(then)])) {
+      if (now[key] !== then[key]) {
+        throw new RtmlError('RTML_E_CHECKPOINT', `${where} was taken with ${key} = ${then[key] ?? '(none)'}, this run has ${now[key] ?? '(none)'}: use the same bindings, another --checkpoint-dir, or delete it`);
+      }
+    }
+    const ids = [...this.states.keys()].sort().join(', ');
+    const savedIds = Object.keys(saved.state).sort().join(', ');
+    if (saved.topology !== this.topology || ids !== savedIds) {
+      throw new RtmlError('RTML_E_CHECKPOINT', `${where} holds the state of operators ${savedIds || '(none)'}; topology '${this.topology}' now has ${ids || '(none)'}: the topology changed, so delete the checkpoint to start over`);
+    }
+    return saved;
+  }
+
+  private restore(saved: Checkpoint): void {
+    try {
+      for (const [id, state] of this.states) state.restore(saved.state[id]);
+      this.watermarks.restore(saved.watermarks);
+    } catch (err) {
+      throw new RtmlError('RTML_E_CHECKPOINT', `checkpoint ${this.checkpointFile!.path} does not fit this run: ${errorMessage(err)}`, { cause: err });
+    }
+    for (const [name, value] of Object.entries(saved.counters)) (this.stats as unknown as Record<string, number>)[name] = value;
+    this.stats.resumed = true;
+    this.inAtLastCheckpoint = this.stats.in;
+  }
+
+  private checkpointDue(): boolean {
+    const config = this.options.checkpoint;
+    if (!config) return false;
+    if (config.everyEvents !== undefined && this.stats.in - this.inAtLastCheckpoint >= config.everyEvents) return true;
+    return Date.now() - this.lastCheckpointAt >= (config.intervalMs ?? 10_000);
+  }
+
+  /**
+   * Saves state, watermarks, counters and source positions after flushing every sink and the
+   * feature store (which retries until the stores take the rows): outputs are never behind it.
+   */
+  private async takeCheckpoint(): Promise<void> {
+    const started = performance.now();
+    const sinks: Record<string, unknown> = {};
+    for (const [name, writer] of this.writers) {
+      if (writer.checkpoint) sinks[name] = await writer.checkpoint();
+      else await writer.flush();
+    }
+    if (this.features) await this.features.flush();
+    const sources: Record<string, Record<number, number>> = {};
+    for (const lane of this.lanes) {
+      if (lane.lastOffset === undefined) continue;
+      (sources[lane.source.name] ??= {})[lane.partition] = lane.lastOffset;
+    }
+    const state: Record<string, unknown> = {};
+    for (const [id, s] of this.states) state[id] = s.snapshot();
+    const { in: inCount, processed, late, deadLettered, resultsOut, lateDropped, deadLettersUnbound } = this.stats;
+    const bytes = this.checkpointFile!.save(
+      {
+        version: 1,
+        topology: this.topology,
+        bindings: this.bindings(),
+        sources,
+        sinks,
+        state,
+        watermarks: this.watermarks.snapshot(),
+        counters: { in: inCount, processed, late, deadLettered, resultsOut, lateDropped, deadLettersUnbound },
+        takenAt: Date.now(),
+      },
+      this.options.checkpoint!.pauseMs,
+    );
+    this.stats.checkpoints++;
+    this.stats.checkpointBytes = bytes;
+    this.stats.checkpointMs = performance.now() - started;
+    this.lastCheckpointAt = Date.now();
+    this.inAtLastCheckpoint = this.stats.in;
   }
 
   private snapshot(): RunStats {
@@ -388,6 +521,7 @@ export class TopologyRun implements OperatorHost {
       const dispatched = lanes.length === 1 ? this.drainOne(lanes[0]!) : this.drainMerged(follow);
       if (lanes.every((l) => l.ended)) break;
       await this.flushSinks(follow);
+      if (this.checkpointDue()) await this.takeCheckpoint();
       if (this.options.onProgress && now - lastProgress >= 100) {
         lastProgress = now;
         this.options.onProgress(this.progress());
@@ -434,10 +568,7 @@ export class TopologyRun implements OperatorHost {
 
   /** Flushes sinks whose buffers are full; live runs flush everything, for latency. */
   private async flushSinks(all: boolean): Promise<void> {
-    const writers = new Set<SinkWriter>();
-    for (const handle of [...this.sinkHandles.values(), ...this.lateHandles.values()]) if (handle.writer) writers.add(handle.writer);
-    if (this.dlq) writers.add(this.dlq);
-    for (const writer of writers) if (writer.pending >= (all ? 1 : FLUSH_BYTES)) await writer.flush();
+    for (const writer of this.writers.values()) if (writer.pending >= (all ? 1 : FLUSH_BYTES)) await writer.flush();
     if (this.features && this.features.pending >= (all ? 1 : FLUSH_FEATURE_ROWS)) await this.features.flush();
   }
 
@@ -488,6 +619,7 @@ export class TopologyRun implements OperatorHost {
   private dispatch(lane: Lane): void {
     const index = lane.pos++;
     const input = lane.records[index]!;
+    lane.lastOffset = input.offset;
     const time = lane.times[index]!;
     const r = this.record;
     const source = lane.source;

@@ -1,3 +1,5 @@
+import type { Stateful } from './checkpoint.ts';
+
 /**
  * Watermarks of a topology's inputs (SEMANTICS.md, time). Each source partition is a slot with
  * `W = max event time seen - outOfOrder`; the topology's watermark is the min over slots, leaving
@@ -5,7 +7,14 @@
  * (processing time, from an injectable clock); when every unfinished slot is idle, the most advanced
  * one sets it. It never moves back.
  */
-export class WatermarkTracker {
+interface WatermarksState {
+  maxTime: number[];
+  excluded: boolean[];
+  finished: boolean[];
+  current: number;
+}
+
+export class WatermarkTracker implements Stateful {
   private readonly maxTime: number[] = [];
   private readonly outOfOrder: number[] = [];
   private readonly idleTimeout: number[] = [];
@@ -65,6 +74,27 @@ export class WatermarkTracker {
       }
     }
     return changed && this.recompute();
+  }
+
+  snapshot(): WatermarksState {
+    return { maxTime: [...this.maxTime], excluded: [...this.excluded], finished: [...this.finished], current: this.current };
+  }
+
+  /** Restores slots saved by a run with the same sources and partitions (checked by the caller). */
+  restore(state: unknown): void {
+    const saved = state as WatermarksState;
+    if (saved.maxTime.length !== this.maxTime.length) {
+      throw new Error(`the checkpoint has ${saved.maxTime.length} source partitions, this run ${this.maxTime.length}`);
+    }
+    const now = this.clock();
+    for (let i = 0; i < saved.maxTime.length; i++) {
+      this.maxTime[i] = saved.maxTime[i]!;
+      this.excluded[i] = saved.excluded[i]!;
+      this.finished[i] = saved.finished[i]!;
+      this.lastActive[i] = now;
+    }
+    this.current = saved.current;
+    this.recompute();
   }
 
   private recompute(): boolean {

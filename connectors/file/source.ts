@@ -8,6 +8,7 @@ const NEWLINE = 0x0a;
 /**
  * A JSON-lines file as a one-partition source. Offsets are 0-based line indexes; blank lines are
  * skipped. Bounded by the file's size at open, unless following (then it reads appends as they come).
+ * Resuming from a checkpoint re-reads the file and skips the lines already processed.
  */
 export function fileSource(path: string): SourceConnector {
   return {
@@ -33,6 +34,8 @@ class JsonLinesReader implements SourceReader {
   private lines: string[] = [];
   private next = 0;
   private lineIndex = 0;
+  /** Resuming from a checkpoint: lines up to this index were processed already. */
+  private readonly skipThrough: number;
 
   constructor(
     private readonly handle: FileHandle,
@@ -40,7 +43,8 @@ class JsonLinesReader implements SourceReader {
     private readonly size: number,
   ) {
     // Starting at 'latest' skips what is there; line indexes then count from the open position.
-    this.position = options.from === 'latest' ? size : 0;
+    this.position = options.from === 'latest' && options.startAfter === undefined ? size : 0;
+    this.skipThrough = options.startAfter?.get(0) ?? -1;
   }
 
   async read(_partition: number, max: number): Promise<InputRecord[] | null> {
@@ -50,6 +54,7 @@ class JsonLinesReader implements SourceReader {
       while (this.next < this.lines.length && out.length < max) {
         const line = this.lines[this.next++]!;
         const offset = this.lineIndex++;
+        if (offset <= this.skipThrough) continue;
         const text = line.endsWith('\r') ? line.slice(0, -1) : line;
         if (text.trim() === '') continue;
         try {

@@ -44,7 +44,12 @@ class LogSourceReader implements SourceReader {
     const reader = options.readerSchema ?? (newest === undefined ? undefined : log.schemas.get(newest));
     this.decoder = new PayloadDecoder(log.schemas, reader);
     this.partitions = Array.from({ length: log.partitions }, (_, p) => p);
-    this.cursors = this.partitions.map((p) => log.cursor(p, { from: options.from, follow: options.follow }));
+    // Resuming from a checkpoint: start right after the last record processed.
+    const resumeAt = (p: number) => {
+      const last = options.startAfter?.get(p);
+      return last === undefined ? options.from : last + 1;
+    };
+    this.cursors = this.partitions.map((p) => log.cursor(p, { from: resumeAt(p), follow: options.follow }));
     this.idle = this.partitions.map(() => false);
     let total = 0;
     if (!options.follow) for (const p of this.partitions) total += Math.max(0, log.estimatedEndOffset(p) - this.cursors[p]!.offset);

@@ -54,6 +54,7 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
         spec.kind === 'session'
           ? new SessionWindowStore(spec, storeOptions, aggs, emit)
           : new TimeWindowStore(spec, storeOptions, aggs, emit);
+      host.registerState(id, store);
       const subscription = upstream.subscribe({
         next(event) {
           const key = record.key;

@@ -1,4 +1,5 @@
 import type { AggregateSet } from '../aggregates.ts';
+import type { Stateful } from '../checkpoint.ts';
 import type { RecordKey } from '../io.ts';
 import type { SessionWindow, TumblingWindow, HoppingWindow } from '../windows.ts';
 
@@ -22,13 +23,18 @@ export interface WindowStoreOptions {
   emitUpdates: boolean;
 }
 
-export interface WindowStore {
+export interface WindowStore extends Stateful {
   /** Adds the event to each of its windows still kept; false when it is late for all of them. */
   add(key: RecordKey, time: number, event: unknown): boolean;
   /** Moves the watermark forward: fires and frees windows. */
   advance(watermark: number): void;
   /** Windows (per key) holding state now. */
   readonly openWindows: number;
+}
+
+interface TimeWindowsState {
+  watermark: number;
+  panes: [end: number, fired: boolean, entries: [RecordKey, unknown[]][]][];
 }
 
 interface Pane {
@@ -129,6 +135,26 @@ export class TimeWindowStore implements WindowStore {
     }
   }
 
+  /** Kept windows, pane by pane in creation order, keys in first-seen order (emission order). */
+  snapshot(): TimeWindowsState {
+    return { watermark: this.watermark, panes: [...this.panes.values()].map((p) => [p.end, p.fired, [...p.entries]]) };
+  }
+
+  restore(state: unknown): void {
+    const { watermark, panes } = state as TimeWindowsState;
+    this.watermark = watermark;
+    this.panes.clear();
+    this.pending.length = 0;
+    this.kept.length = 0;
+    this.lastPane = undefined;
+    this.open = 0;
+    for (const [end, fired, entries] of panes) {
+      this.panes.set(end, { end, entries: new Map(entries), fired });
+      insertSorted(fired ? this.kept : this.pending, end);
+      this.open += entries.length;
+    }
+  }
+
   private createPane(end: number): Pane {
     // A pane created after the watermark passed its end (an allowed-late event) counts as fired.
     const fired = end <= this.watermark;
@@ -144,23 +170,33 @@ interface Session {
   readonly start: number;
   readonly end: number;
   readonly accs: unknown[];
+  /** Creation order: breaks ties between sessions due at the same time. */
+  readonly seq: number;
   fired: boolean;
   alive: boolean;
 }
 
 interface Timer {
   at: number;
-  seq: number;
   session: Session;
 }
 
-/** A binary min-heap of timers ordered by (at, seq): deterministic ties. */
+interface SessionsState {
+  watermark: number;
+  nextSeq: number;
+  sessions: [key: RecordKey, start: number, end: number, accs: unknown[], fired: boolean, seq: number][];
+}
+
+/** A binary min-heap of timers ordered by (at, session creation order): deterministic ties. */
 class TimerHeap {
   private readonly items: Timer[] = [];
-  private seq = 0;
 
   get size(): number {
     return this.items.length;
+  }
+
+  clear(): void {
+    this.items.length = 0;
   }
 
   peekAt(): number {
@@ -169,7 +205,7 @@ class TimerHeap {
 
   push(at: number, session: Session): void {
     const items = this.items;
-    const timer = { at, seq: this.seq++, session };
+    const timer = { at, session };
     let i = items.push(timer) - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
@@ -201,7 +237,7 @@ class TimerHeap {
   }
 
   private static before(a: Timer, b: Timer): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+    return a.at < b.at || (a.at === b.at && a.session.seq < b.session.seq);
   }
 }
 
@@ -216,6 +252,7 @@ export class SessionWindowStore implements WindowStore {
   private readonly timers = new TimerHeap();
   private watermark = -Infinity;
   private count = 0;
+  private nextSeq = 0;
 
   constructor(
     private readonly spec: SessionWindow,
@@ -250,7 +287,7 @@ export class SessionWindowStore implements WindowStore {
         sessions = [];
         this.byKey.set(key, sessions);
       }
-      this.insert(sessions, { key, start: time, end, accs, fired: false, alive: true });
+      this.insert(sessions, { key, start: time, end, accs, seq: this.nextSeq++, fired: false, alive: true });
       return true;
     }
     const only = sessions![first]!;
@@ -273,7 +310,7 @@ export class SessionWindowStore implements WindowStore {
     }
     this.count -= absorbed.length;
     this.aggs.add(accs, event, time);
-    this.insert(sessions!, { key, start, end: mergedEnd, accs, fired: false, alive: true });
+    this.insert(sessions!, { key, start, end: mergedEnd, accs, seq: this.nextSeq++, fired: false, alive: true });
     return true;
   }
 
@@ -291,6 +328,28 @@ export class SessionWindowStore implements WindowStore {
       const freeAt = session.end + this.options.lateness;
       if (freeAt <= watermark) this.free(session);
       else timers.push(freeAt, session);
+    }
+  }
+
+  snapshot(): SessionsState {
+    const sessions: SessionsState['sessions'] = [];
+    for (const list of this.byKey.values()) for (const s of list) sessions.push([s.key, s.start, s.end, s.accs, s.fired, s.seq]);
+    return { watermark: this.watermark, nextSeq: this.nextSeq, sessions };
+  }
+
+  restore(state: unknown): void {
+    const { watermark, nextSeq, sessions } = state as SessionsState;
+    this.watermark = watermark;
+    this.nextSeq = nextSeq;
+    this.byKey.clear();
+    this.timers.clear();
+    this.count = sessions.length;
+    for (const [key, start, end, accs, fired, seq] of sessions) {
+      const session: Session = { key, start, end, accs, seq, fired, alive: true };
+      let list = this.byKey.get(key);
+      if (list === undefined) this.byKey.set(key, (list = []));
+      list.push(session); // saved in start order per key
+      this.timers.push(fired ? end + this.options.lateness : end, session);
     }
   }
 
