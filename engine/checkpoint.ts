@@ -26,8 +26,9 @@ export interface Checkpoint {
   readonly sources: Readonly<Record<string, Readonly<Record<number, number>>>>;
   /** Per sink: where its output stood once flushed (a file's length), for resuming it. */
   readonly sinks: Readonly<Record<string, unknown>>;
-  /** Per stateful operator id, its snapshot. */
+  /** Per stateful operator id, its snapshot and what it means (see OperatorHost.registerState). */
   readonly state: Readonly<Record<string, unknown>>;
+  readonly signatures: Readonly<Record<string, string>>;
   readonly watermarks: unknown;
   readonly counters: Readonly<Record<string, number>>;
   readonly takenAt: number;

@@ -34,8 +34,11 @@ export interface OperatorHost {
   readonly record: RecordContext;
   /** Stable id of a stateful operator, from the topology name, its kind and its position. */
   operatorId(kind: string): string;
-  /** Declares an operator's state under its id, for checkpoints and restore. */
-  registerState(id: string, state: Stateful): void;
+  /**
+   * Declares an operator's state under its id, for checkpoints and restore. `signature` describes
+   * what the state means (window spec, aggregates): a checkpoint is not restored into another.
+   */
+  registerState(id: string, state: Stateful, signature: string): void;
   /** Called with each new watermark, upstream operators first. */
   onWatermark(listener: (watermark: number) => void): void;
   /** Routes the current record to the dead-letter output with `reason`. */

@@ -103,7 +103,7 @@ export class TopologyRun implements OperatorHost {
   private readonly subscriptions: Subscription[] = [];
   private dlq: SinkWriter | undefined;
   private readonly views = new Map<string, FeatureView>();
-  private readonly states = new Map<string, Stateful>();
+  private readonly states = new Map<string, { state: Stateful; signature: string }>();
   private readonly writers = new Map<string, SinkWriter>();
   private checkpointFile: CheckpointFile | undefined;
   private lastCheckpointAt = 0;
@@ -145,9 +145,9 @@ export class TopologyRun implements OperatorHost {
     return `${this.topology}/${kind}-${n}`;
   }
 
-  registerState(id: string, state: Stateful): void {
+  registerState(id: string, state: Stateful, signature: string): void {
     if (this.states.has(id)) throw new RtmlError('RTML_E_TOPOLOGY', `two stateful operators have the id ${id}`);
-    this.states.set(id, state);
+    this.states.set(id, { state, signature });
   }
 
   onWatermark(listener: (watermark: number) => void): void {
@@ -423,16 +423,20 @@ export class TopologyRun implements OperatorHost {
       }
     }
     const ids = [...this.states.keys()].sort().join(', ');
-    const savedIds = Object.keys(saved.state).sort().join(', ');
-    if (saved.topology !== this.topology || ids !== savedIds) {
-      throw new RtmlError('RTML_E_CHECKPOINT', `${where} holds the state of operators ${savedIds || '(none)'}; topology '${this.topology}' now has ${ids || '(none)'}: the topology changed, so delete the checkpoint to start over`);
+    const savedIds = Object.keys(saved.signatures).sort().join(', ');
+    const changed = [...this.states].find(([id, { signature }]) => saved.signatures[id] !== undefined && saved.signatures[id] !== signature);
+    if (saved.topology !== this.topology || ids !== savedIds || changed) {
+      const what = changed
+        ? `operator ${changed[0]} was ${saved.signatures[changed[0]]} and is now ${changed[1].signature}`
+        : `it holds the state of operators ${savedIds || '(none)'}; topology '${this.topology}' now has ${ids || '(none)'}`;
+      throw new RtmlError('RTML_E_CHECKPOINT', `${where}: ${what}; the topology changed, so delete the checkpoint to start over`);
     }
     return saved;
   }
 
   private restore(saved: Checkpoint): void {
     try {
-      for (const [id, state] of this.states) state.restore(saved.state[id]);
+      for (const [id, { state }] of this.states) state.restore(saved.state[id]);
       this.watermarks.restore(saved.watermarks);
     } catch (err) {
       throw new RtmlError('RTML_E_CHECKPOINT', `checkpoint ${this.checkpointFile!.path} does not fit this run: ${errorMessage(err)}`, { cause: err });
@@ -467,7 +471,11 @@ export class TopologyRun implements OperatorHost {
       (sources[lane.source.name] ??= {})[lane.partition] = lane.lastOffset;
     }
     const state: Record<string, unknown> = {};
-    for (const [id, s] of this.states) state[id] = s.snapshot();
+    const signatures: Record<string, string> = {};
+    for (const [id, s] of this.states) {
+      state[id] = s.state.snapshot();
+      signatures[id] = s.signature;
+    }
     const { in: inCount, processed, late, deadLettered, resultsOut, lateDropped, deadLettersUnbound } = this.stats;
     const bytes = this.checkpointFile!.save(
       {
@@ -477,6 +485,7 @@ export class TopologyRun implements OperatorHost {
         sources,
         sinks,
         state,
+        signatures,
         watermarks: this.watermarks.snapshot(),
         counters: { in: inCount, processed, late, deadLettered, resultsOut, lateDropped, deadLettersUnbound },
         takenAt: Date.now(),

@@ -54,7 +54,7 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
         spec.kind === 'session'
           ? new SessionWindowStore(spec, storeOptions, aggs, emit)
           : new TimeWindowStore(spec, storeOptions, aggs, emit);
-      host.registerState(id, store);
+      host.registerState(id, store, JSON.stringify({ spec, lateness: options.lateness, emit: options.emit, aggregates: aggs.names }));
       const subscription = upstream.subscribe({
         next(event) {
           const key = record.key;

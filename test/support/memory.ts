@@ -7,8 +7,9 @@ import { InputRecord, type SinkConnector, type SinkWriter, type SourceConnector,
 export function memorySource(partitions: unknown[][], options: { live?: boolean } = {}): SourceConnector {
   return {
     uri: 'memory:',
-    async open(): Promise<SourceReader> {
-      const positions = partitions.map(() => 0);
+    async open(opened): Promise<SourceReader> {
+      // Resuming: start after the last offset processed.
+      const positions = partitions.map((_, p) => (opened.startAfter?.get(p) ?? -1) + 1);
       return {
         partitions: partitions.map((_, i) => i),
         async read(p, max) {
@@ -47,22 +48,24 @@ export interface MemorySink {
 
 export function memorySink(): MemorySink {
   const values: unknown[] = [];
-  let closed = false;
-  const writer: SinkWriter = {
-    pending: 0,
-    write(value) {
-      if (closed) throw new Error('write after close');
-      values.push(value);
-    },
-    async flush() {},
-    async close() {
-      closed = true;
-    },
+  // Each run opens its own writer; the values of every run collect in one array.
+  const open = async (): Promise<SinkWriter> => {
+    let closed = false;
+    return {
+      pending: 0,
+      write(value) {
+        if (closed) throw new Error('write after close');
+        values.push(value);
+      },
+      async flush() {},
+      async close() {
+        closed = true;
+      },
+    };
   };
   return {
-    connector: { uri: 'memory:', open: async () => writer },
+    connector: { uri: 'memory:', open },
     values,
     json: () => values.map((v) => JSON.parse(JSON.stringify(v)) as Record<string, unknown>),
   };
 }
-
