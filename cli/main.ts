@@ -38,6 +38,20 @@ program
   .action(runCommand);
 
 program
+  .command('replay')
+  .description('re-run a topology over a range of its sources (bounded), with a progress bar')
+  .argument('<topology>', 'topology file (.ts)')
+  .option('--source <name=uri>', 'bind a source (repeatable)', collect, [])
+  .option('--sink <name=uri>', 'bind a sink (repeatable)', collect, [])
+  .option('--from <position>', 'start: an offset, an ISO date-time or t:<epoch ms> (default: the beginning)')
+  .option('--to <position>', 'end, inclusive: an offset, an ISO date-time or t:<epoch ms> (default: the end)')
+  .option('--batch-size <n>', 'records per source read', positiveInt)
+  .option('--no-progress', 'no progress bar')
+  .action((topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean }) =>
+    runCommand(topology, { ...options, from: 'earliest', follow: false, range: { from: options.from, to: options.to } }),
+  );
+
+program
   .command('produce')
   .description('validate JSON lines from stdin against an Avro schema and append them to the embedded log')
   .argument('<log-uri>', 'log:<dir>/<topic>')

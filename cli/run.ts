@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { parseDuration } from '../engine/duration.ts';
 import { RtmlError } from '../engine/errors.ts';
-import type { SinkConnector, SourceConnector } from '../engine/io.ts';
+import type { LogPosition, SinkConnector, SourceConnector } from '../engine/io.ts';
 import { runTopology, type RunStats } from '../engine/runtime.ts';
 import { sinkFromUri, sourceFromUri } from '../connectors/uri.ts';
 import { loadTopology } from './loadTopology.ts';
@@ -14,6 +14,8 @@ export interface RunCommandOptions {
   follow: boolean;
   progress: boolean;
   batchSize?: number;
+  /** Replay: the range of the log to re-run (offsets or times). */
+  range?: { from?: string; to?: string };
   checkpointDir?: string;
   checkpointInterval?: string;
   checkpointEvery?: number;
@@ -29,6 +31,14 @@ function bindings<C>(pairs: string[], flag: string, make: (uri: string, flag: st
     out[name] = make(pair.slice(eq + 1), `${flag} ${name}`);
   }
   return out;
+}
+
+/** A replay position: a whole number is an offset; an ISO date-time or `t:<epoch ms>` is an event time. */
+export function parsePosition(text: string, flag: string): LogPosition {
+  if (/^\d+$/.test(text)) return { offset: Number(text) };
+  const ms = text.startsWith('t:') ? Number(text.slice(2)) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new RtmlError('RTML_E_USAGE', `${flag} ${text}: use an offset (a whole number), an ISO date-time or t:<epoch ms>`);
+  return { time: ms };
 }
 
 function seconds(ms: number): string {
@@ -48,7 +58,11 @@ export function summaryLine(stats: RunStats): string {
 
 /** `rtml run`: binds a topology file's sources and sinks to URIs and runs it. */
 export async function runCommand(file: string, options: RunCommandOptions): Promise<void> {
-  if (options.from !== 'earliest' && options.from !== 'latest') {
+  const range = options.range && {
+    from: options.range.from === undefined ? undefined : parsePosition(options.range.from, '--from'),
+    to: options.range.to === undefined ? undefined : parsePosition(options.range.to, '--to'),
+  };
+  if (!range && options.from !== 'earliest' && options.from !== 'latest') {
     throw new RtmlError('RTML_E_USAGE', `--from ${options.from}: use earliest or latest`);
   }
   const sources = bindings<SourceConnector>(options.source, '--source', sourceFromUri);
@@ -77,7 +91,8 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
     stats = await runTopology(topology, {
       sources,
       sinks,
-      from: options.from,
+      from: range ? 'earliest' : (options.from as 'earliest' | 'latest'),
+      range,
       follow: options.follow,
       signal: controller.signal,
       baseDir: dirname(path),

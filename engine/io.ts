@@ -34,7 +34,15 @@ export interface SourceOpenOptions {
   readerSchema: Type | undefined;
   /** Resuming from a checkpoint: per partition, the offset of the last record already processed. */
   startAfter?: ReadonlyMap<number, number>;
+  /** A replay range (bounded input): where each partition starts and ends, both inclusive. */
+  range?: { from?: LogPosition; to?: LogPosition };
 }
+
+/**
+ * A position in a partition: an offset, or an event time — the first record stamped at or after
+ * it (`from`), the last before the first record stamped after it (`to`).
+ */
+export type LogPosition = { offset: number } | { time: number };
 
 export interface SourceReader {
   /** Partition numbers, ascending. */

@@ -6,7 +6,7 @@ import { Outcome, RecordContext, withHost, type LateOutput, type OperatorHost } 
 import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
 import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from './features.ts';
-import type { InputRecord, SinkConnector, SinkWriter, SourceConnector } from './io.ts';
+import type { InputRecord, SinkConnector, SinkWriter, SourceConnector, SourceOpenOptions } from './io.ts';
 import { Lane, timeReader, type DeclaredSource } from './lanes.ts';
 import { callerLocation } from './location.ts';
 import { NAME_PATTERN, type SourceOptions, type Topology, type TopologyBuilder } from './topology.ts';
@@ -20,6 +20,8 @@ export interface RunOptions {
   /** The feature store materialize() writes to (connectors/features). */
   features?: FeatureStore;
   from?: 'earliest' | 'latest';
+  /** Replay: a range of every source (bounded input). */
+  range?: SourceOpenOptions['range'];
   /** Keep reading new input after the end (live); stop with `signal`. */
   follow?: boolean;
   signal?: AbortSignal;
@@ -358,6 +360,7 @@ export class TopologyRun implements OperatorHost {
           follow: this.options.follow ?? false,
           readerSchema: source.schema,
           startAfter,
+          range: this.options.range,
         });
         opened.push(reader);
         const validate = source.schema !== undefined && !reader.decodesWithReaderSchema;

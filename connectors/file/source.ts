@@ -14,6 +14,10 @@ export function fileSource(path: string): SourceConnector {
   return {
     uri: `file:${path}`,
     async open(options: SourceOpenOptions): Promise<SourceReader> {
+      const { from, to } = options.range ?? {};
+      if ((from && !('offset' in from)) || (to && !('offset' in to))) {
+        throw new RtmlError('RTML_E_USAGE', `file:${path}: a file is replayed by line offsets, not by time`);
+      }
       let handle: FileHandle;
       try {
         handle = await open(path, 'r');
@@ -34,8 +38,11 @@ class JsonLinesReader implements SourceReader {
   private lines: string[] = [];
   private next = 0;
   private lineIndex = 0;
-  /** Resuming from a checkpoint: lines up to this index were processed already. */
+  /** Resuming from a checkpoint (or a replay's start): lines up to this index are skipped. */
   private readonly skipThrough: number;
+  /** A replay's last line, and whether it was passed. */
+  private readonly lastLine: number;
+  private pastEnd = false;
 
   constructor(
     private readonly handle: FileHandle,
@@ -44,17 +51,24 @@ class JsonLinesReader implements SourceReader {
   ) {
     // Starting at 'latest' skips what is there; line indexes then count from the open position.
     this.position = options.from === 'latest' && options.startAfter === undefined ? size : 0;
-    this.skipThrough = options.startAfter?.get(0) ?? -1;
+    const from = options.range?.from;
+    this.skipThrough = options.startAfter?.get(0) ?? (from && 'offset' in from ? from.offset - 1 : -1);
+    const to = options.range?.to;
+    this.lastLine = to && 'offset' in to ? to.offset : Infinity;
   }
 
   async read(_partition: number, max: number): Promise<InputRecord[] | null> {
     const out: InputRecord[] = [];
-    while (out.length < max) {
+    while (out.length < max && !this.pastEnd) {
       if (this.next >= this.lines.length && !(await this.fill())) break;
-      while (this.next < this.lines.length && out.length < max) {
+      while (this.next < this.lines.length && out.length < max && !this.pastEnd) {
         const line = this.lines[this.next++]!;
         const offset = this.lineIndex++;
         if (offset <= this.skipThrough) continue;
+        if (offset > this.lastLine) {
+          this.pastEnd = true;
+          break;
+        }
         const text = line.endsWith('\r') ? line.slice(0, -1) : line;
         if (text.trim() === '') continue;
         try {

@@ -14,6 +14,8 @@ import type { RecordView } from './recordFormat.ts';
  *    newest schema registered in the topic; older writer schemas are resolved to it (Avro schema
  *    evolution). Records that cannot be decoded come back as error records (see PayloadDecoder).
  * 3. Bounded (not following): each partition ends where it ended at open; `progress()` counts records.
+ *    A replay `range` starts each partition at an offset or at its first record stamped at or after
+ *    a time, and ends it at an offset or before its first record stamped after a time.
  *    Following: `read` returns `[]` when a partition has nothing new, after waiting up to ~25 ms if
  *    no partition had anything in its last read (so an idle follower does not spin).
  */
@@ -35,6 +37,12 @@ class LogSourceReader implements SourceReader {
   private readonly idle: boolean[];
   private readonly total: number;
   private done = 0;
+  /** Replay range: records before fromTime are skipped; a partition ends past toTime or toOffset. */
+  private readonly fromTime: number;
+  private readonly toTime: number;
+  private readonly toOffset: number;
+  private readonly started: boolean[];
+  private readonly pastEnd: boolean[] = [];
 
   private constructor(
     private readonly log: LogReader,
@@ -45,10 +53,17 @@ class LogSourceReader implements SourceReader {
     this.decoder = new PayloadDecoder(log.schemas, reader);
     this.partitions = Array.from({ length: log.partitions }, (_, p) => p);
     // Resuming from a checkpoint: start right after the last record processed.
+    const from = options.range?.from;
     const resumeAt = (p: number) => {
       const last = options.startAfter?.get(p);
-      return last === undefined ? options.from : last + 1;
+      if (last !== undefined) return last + 1;
+      return from !== undefined && 'offset' in from ? from.offset : options.from;
     };
+    const to = options.range?.to;
+    this.fromTime = from !== undefined && 'time' in from ? from.time : -Infinity;
+    this.toTime = to !== undefined && 'time' in to ? to.time : Infinity;
+    this.toOffset = to !== undefined && 'offset' in to ? to.offset : Infinity;
+    this.started = this.partitions.map((p) => this.fromTime === -Infinity || options.startAfter?.has(p) === true);
     this.cursors = this.partitions.map((p) => log.cursor(p, { from: resumeAt(p), follow: options.follow }));
     this.idle = this.partitions.map(() => false);
     let total = 0;
@@ -63,14 +78,27 @@ class LogSourceReader implements SourceReader {
   async read(partition: number, max: number): Promise<InputRecord[] | null> {
     const cursor = this.cursors[partition];
     if (cursor === undefined) throw new RtmlError('RTML_E_LOG', `log ${this.log.path} has no partition ${partition}`);
+    if (this.pastEnd[partition]) return null;
     const out: InputRecord[] = [];
     const decoder = this.decoder;
-    const visit = (record: RecordView): void => {
-      out.push(decoder.decode(record));
-    };
+    const ranged = !this.started[partition] || this.toTime < Infinity || this.toOffset < Infinity;
+    const visit = ranged
+      ? (record: RecordView): void => {
+          if (this.pastEnd[partition]) return;
+          if (record.timestamp > this.toTime || record.offset > this.toOffset) {
+            this.pastEnd[partition] = true;
+            return;
+          }
+          if (!this.started[partition] && record.timestamp < this.fromTime) return;
+          this.started[partition] = true;
+          out.push(decoder.decode(record));
+        }
+      : (record: RecordView): void => {
+          out.push(decoder.decode(record));
+        };
     const wait = this.options.follow && this.idle.every((idle, p) => idle || p === partition);
     const n = await cursor.read(max, visit, wait);
-    if (n === null) return null;
+    if (n === null || (this.pastEnd[partition] && out.length === 0)) return null;
     this.idle[partition] = n === 0;
     this.done += n;
     return out;
