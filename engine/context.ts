@@ -1,5 +1,6 @@
 import { RtmlError } from './errors.ts';
 import type { Stateful } from './checkpoint.ts';
+import type { FeatureTable } from './featureTable.ts';
 import type { FeatureView, FeatureWriter } from './features.ts';
 import type { RecordKey } from './io.ts';
 
@@ -47,6 +48,11 @@ export interface OperatorHost {
   lateOutput(sink: string | undefined, operatorId: string): LateOutput;
   /** Where materialize() writes a view's rows (the run's feature store). */
   featureWriter(view: FeatureView): Pick<FeatureWriter, 'write'>;
+  /**
+   * The run's table of a view's latest values. `reader` (enrich() passes its name and place) marks
+   * it as read, so it keeps rows; the view must then be materialised in the same topology.
+   */
+  featureTable(view: FeatureView, reader?: string): FeatureTable;
 }
 
 let current: OperatorHost | undefined;

@@ -118,6 +118,7 @@ export function materialize<T>(view: FeatureView): MonoTypeOperatorFunction<T> {
     new Observable<T>((subscriber) => {
       const host = currentHost(`materialize('${view.name}') at ${at}`);
       const writer = host.featureWriter(view);
+      const table = host.featureTable(view);
       return source.subscribe({
         next(result) {
           const r = result as Record<string, unknown>;
@@ -133,7 +134,11 @@ export function materialize<T>(view: FeatureView): MonoTypeOperatorFunction<T> {
             else reason ??= `feature '${f}' is ${describe(v)}, not a finite number or null`;
           }
           if (reason !== undefined) host.deadLetter(`materialize('${view.name}'): ${reason}`);
-          else writer.write(view, { entity: String(entity), time: time as number, values });
+          else {
+            const row = { entity: String(entity), time: time as number, values };
+            writer.write(view, row);
+            table.stage(row);
+          }
           subscriber.next(result as T);
         },
         error: (err) => subscriber.error(err),

@@ -5,6 +5,7 @@ import { CheckpointFile, type Checkpoint, type Stateful } from './checkpoint.ts'
 import { Outcome, RecordContext, withHost, type LateOutput, type OperatorHost } from './context.ts';
 import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
+import { FeatureTable } from './featureTable.ts';
 import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from './features.ts';
 import type { InputRecord, SinkConnector, SinkWriter, SourceConnector, SourceOpenOptions } from './io.ts';
 import { Lane, timeReader, type DeclaredSource } from './lanes.ts';
@@ -105,9 +106,12 @@ export class TopologyRun implements OperatorHost {
   private readonly subscriptions: Subscription[] = [];
   private dlq: SinkWriter | undefined;
   private readonly views = new Map<string, FeatureView>();
+  private readonly tables = new Map<string, { table: FeatureTable; view: FeatureView; readers: string[] }>();
   private readonly states = new Map<string, { state: Stateful; signature: string }>();
   private readonly writers = new Map<string, SinkWriter>();
   private checkpointFile: CheckpointFile | undefined;
+  /** Tables read by enrich(): committed after each input event. */
+  private enrichedTables: FeatureTable[] = [];
   private lastCheckpointAt = 0;
   private inAtLastCheckpoint = 0;
   private features: FeatureWriter | undefined;
@@ -202,6 +206,20 @@ export class TopologyRun implements OperatorHost {
     }
     this.views.set(view.name, view);
     return { write: (v: FeatureView, row: FeatureRow) => this.features!.write(v, row) };
+  }
+
+  featureTable(view: FeatureView, reader?: string): FeatureTable {
+    let entry = this.tables.get(view.name);
+    if (!entry) {
+      entry = { table: new FeatureTable(), view, readers: [] };
+      this.tables.set(view.name, entry);
+    }
+    if (reader !== undefined && !entry.table.enriched) {
+      entry.table.enriched = true;
+      this.registerState(`${this.topology}/table-${view.name}`, entry.table, JSON.stringify({ entity: view.entity, time: view.time, features: view.features }));
+    }
+    if (reader !== undefined) entry.readers.push(reader);
+    return entry.table;
   }
 
   // ---- building ------------------------------------------------------------------------------
@@ -316,6 +334,12 @@ export class TopologyRun implements OperatorHost {
         throw new RtmlError('RTML_E_BINDING', `--sink ${name}: no such sink (${this.describeBindings()})`);
       }
     }
+    for (const [name, { readers }] of this.tables) {
+      if (readers.length > 0 && !this.views.has(name)) {
+        throw new RtmlError('RTML_E_FEATURE_VIEW', `${readers[0]} reads feature view '${name}', which this topology does not materialize: add materialize(...) for it`);
+      }
+    }
+    this.enrichedTables = [...this.tables.values()].filter((t) => t.table.enriched).map((t) => t.table);
     if (this.views.size > 0 && this.options.features === undefined) {
       throw new RtmlError('RTML_E_BINDING', `topology '${this.topology}' materializes feature view(s) ${[...this.views.keys()].join(', ')} but no feature store is bound`);
     }
@@ -651,6 +675,7 @@ export class TopologyRun implements OperatorHost {
       for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(input.value);
       this.advanceWatermark(this.watermarks.observe(lane.slot, time));
     }
+    for (const entry of this.enrichedTables) entry.commit();
     if (r.outcome === Outcome.Processed) this.stats.processed++;
     else if (r.outcome === Outcome.Late) this.stats.late++;
     else this.stats.deadLettered++;

@@ -1,3 +1,4 @@
+import type { FeatureRow, FeatureStore } from '../../engine/features.ts';
 import { InputRecord, type SinkConnector, type SinkWriter, type SourceConnector, type SourceReader } from '../../engine/io.ts';
 
 /**
@@ -68,4 +69,27 @@ export function memorySink(): MemorySink {
     values,
     json: () => values.map((v) => JSON.parse(JSON.stringify(v)) as Record<string, unknown>),
   };
+}
+
+/** A feature store that keeps the rows written, per view, for engine tests. */
+export function memoryFeatureStore(): { store: FeatureStore; rows: Map<string, FeatureRow[]> } {
+  const rows = new Map<string, FeatureRow[]>();
+  const store: FeatureStore = {
+    description: 'memory',
+    async open() {
+      const buffered: [string, FeatureRow][] = [];
+      const flush = async () => {
+        for (const [name, row] of buffered.splice(0)) rows.set(name, [...(rows.get(name) ?? []), row]);
+      };
+      return {
+        write: (view, row) => void buffered.push([view.name, row]),
+        get pending() {
+          return buffered.length;
+        },
+        flush,
+        close: flush,
+      };
+    },
+  };
+  return { store, rows };
 }
