@@ -4,26 +4,27 @@ import { fileSink } from './file/sink.ts';
 import { fileSource } from './file/source.ts';
 import { logSink } from './log/sink.ts';
 import { logSource } from './log/source.ts';
+import { nullSink } from './null/sink.ts';
 
 /**
  * Source and sink URIs: `file:path.jsonl` (JSON lines) and `log:<dir>/<topic>` (the embedded log;
- * a sink may add `?partitions=N` for a topic it creates).
+ * a sink may add `?partitions=N` for a topic it creates); `null:` is a sink that discards.
  */
 interface ParsedUri {
-  scheme: 'file' | 'log';
+  scheme: 'file' | 'log' | 'null';
   path: string;
   params: URLSearchParams;
 }
 
-const SCHEMES = ['file', 'log'];
+const SCHEMES = ['file', 'log', 'null'];
 
 export function parseUri(uri: string, flag: string): ParsedUri {
   const m = /^([a-z][a-z0-9+.-]*):(.*)$/i.exec(uri);
   if (!m || !SCHEMES.includes(m[1]!)) {
-    throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} is not a supported URI (use file:path.jsonl or log:<dir>/<topic>)`);
+    throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} is not a supported URI (use file:path.jsonl, log:<dir>/<topic> or, for a sink, null:)`);
   }
   const [path = '', query = ''] = m[2]!.split('?');
-  if (path === '') throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} has no path`);
+  if (path === '' && m[1] !== 'null') throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} has no path`);
   return { scheme: m[1] as ParsedUri['scheme'], path, params: new URLSearchParams(query) };
 }
 
@@ -37,10 +38,12 @@ function partitionsParam(params: URLSearchParams, flag: string): number | undefi
 
 export function sourceFromUri(uri: string, flag = '--source'): SourceConnector {
   const { scheme, path } = parseUri(uri, flag);
+  if (scheme === 'null') throw new RtmlError('RTML_E_URI', `${flag}: null: is a sink only`);
   return scheme === 'file' ? fileSource(path) : logSource(path);
 }
 
 export function sinkFromUri(uri: string, flag = '--sink'): SinkConnector {
   const { scheme, path, params } = parseUri(uri, flag);
+  if (scheme === 'null') return nullSink();
   return scheme === 'file' ? fileSink(path) : logSink(path, { partitions: partitionsParam(params, flag) });
 }

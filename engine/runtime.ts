@@ -20,6 +20,8 @@ export interface RunOptions {
   sinks: Readonly<Record<string, SinkConnector>>;
   /** The feature store materialize() writes to (connectors/features). */
   features?: FeatureStore;
+  /** Binds every sink(...) the topology uses and `sinks` does not (backfill: a discarding sink). */
+  defaultSink?: SinkConnector;
   from?: 'earliest' | 'latest';
   /** Replay: a range of every source (bounded input). */
   range?: SourceOpenOptions['range'];
@@ -109,6 +111,8 @@ export class TopologyRun implements OperatorHost {
   private readonly tables = new Map<string, { table: FeatureTable; view: FeatureView; readers: string[] }>();
   private readonly states = new Map<string, { state: Stateful; signature: string }>();
   private readonly writers = new Map<string, SinkWriter>();
+  /** The sinks bound, with the default sink filled in (set by build). */
+  private sinks: Readonly<Record<string, SinkConnector>> = {};
   private checkpointFile: CheckpointFile | undefined;
   /** Tables read by enrich(): committed after each input event. */
   private enrichedTables: FeatureTable[] = [];
@@ -319,7 +323,10 @@ export class TopologyRun implements OperatorHost {
       }
     });
     if (this.failure !== undefined) throw this.failure;
-    const { sources, sinks } = this.options;
+    const { sources, defaultSink } = this.options;
+    const sinks: Record<string, SinkConnector> = { ...this.options.sinks };
+    if (defaultSink) for (const name of this.sinkHandles.keys()) sinks[name] ??= defaultSink;
+    this.sinks = sinks;
     for (const name of this.declared.keys()) {
       if (!sources[name]) throw new RtmlError('RTML_E_BINDING', `source '${name}' is not bound: add --source ${name}=URI (${this.describeBindings()})`);
     }
@@ -362,7 +369,7 @@ export class TopologyRun implements OperatorHost {
     const saved = this.loadCheckpoint();
     const opened: { close(): Promise<void> }[] = [];
     try {
-      for (const [name, connector] of Object.entries(this.options.sinks)) {
+      for (const [name, connector] of Object.entries(this.sinks)) {
         const writer = await connector.open({ resume: saved?.sinks[name] });
         opened.push(writer);
         this.writers.set(name, writer);
@@ -431,7 +438,7 @@ export class TopologyRun implements OperatorHost {
   private bindings(): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [name, c] of Object.entries(this.options.sources)) out[`source ${name}`] = c.uri;
-    for (const [name, c] of Object.entries(this.options.sinks)) out[`sink ${name}`] = c.uri;
+    for (const [name, c] of Object.entries(this.sinks)) out[`sink ${name}`] = c.uri;
     return out;
   }
 
