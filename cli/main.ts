@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ErrorCodes, RtmlError, errorMessage } from '../engine/errors.ts';
+import { backfillCommand } from './backfill.ts';
+import { featuresExportCommand, featuresGetCommand, featuresListCommand } from './features.ts';
 import { logCatCommand, logInfoCommand } from './log.ts';
 import { produceCommand } from './produce.ts';
 import { runCommand } from './run.ts';
@@ -31,6 +33,8 @@ program
   .option('--from <position>', 'where sources start: earliest or latest', 'earliest')
   .option('--follow', 'keep running and process new appends live', false)
   .option('--batch-size <n>', 'records per source read', positiveInt)
+  .option('--online <uri>', 'online feature store: redis://host:port[/db] or memory: (default memory:)')
+  .option('--offline <uri>', 'offline feature store: postgres://user@host:port/db or pglite:<dir> (default pglite:data/pglite)')
   .option('--checkpoint-dir <dir>', 'save state and positions here and resume from them after a crash')
   .option('--checkpoint-interval <duration>', 'checkpoint this often, e.g. 10s (default 10s)')
   .option('--checkpoint-every <n>', 'also checkpoint every n events', positiveInt)
@@ -46,8 +50,10 @@ program
   .option('--from <position>', 'start: an offset, an ISO date-time or t:<epoch ms> (default: the beginning)')
   .option('--to <position>', 'end, inclusive: an offset, an ISO date-time or t:<epoch ms> (default: the end)')
   .option('--batch-size <n>', 'records per source read', positiveInt)
+  .option('--online <uri>', 'online feature store (default memory:)')
+  .option('--offline <uri>', 'offline feature store (default pglite:data/pglite)')
   .option('--no-progress', 'no progress bar')
-  .action((topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean }) =>
+  .action((topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean; online?: string; offline?: string }) =>
     runCommand(topology, { ...options, from: 'earliest', follow: false, range: { from: options.from, to: options.to } }),
   );
 
@@ -60,6 +66,44 @@ program
   .option('--partitions <n>', 'partitions when the topic is created (default 1)', positiveInt)
   .option('--time <field>', "event-time field (default: the schema's timestamp field, else 'ts')")
   .action(produceCommand);
+
+program
+  .command('backfill')
+  .description('recompute feature views from the log into the offline store (and online with --online), beside any live run')
+  .argument('<topology>', 'topology file (.ts) that materializes the views')
+  .option('--source <name=uri>', 'bind a source (repeatable)', collect, [])
+  .option('--view <name>', 'only this feature view (repeatable; default all the topology materializes)', collect, [])
+  .option('--offline <uri>', 'offline feature store: postgres://user@host:port/db or pglite:<dir> (default pglite:data/pglite)')
+  .option('--online <uri>', 'also write the latest values to this online store (redis://host:port)')
+  .option('--from <position>', 'start: an offset, an ISO date-time or t:<epoch ms>')
+  .option('--to <position>', 'end, inclusive: an offset, an ISO date-time or t:<epoch ms>')
+  .option('--batch-size <n>', 'records per source read', positiveInt)
+  .option('--no-progress', 'no progress bar')
+  .action(backfillCommand);
+
+const features = program.command('features').description('feature stores: online lookups, registered views, training sets');
+features
+  .command('get')
+  .description('latest online values of entities in a feature view, one JSON line per key')
+  .argument('<view>', 'feature view name')
+  .argument('<keys...>', 'entity keys')
+  .option('--online <uri>', 'online store: redis://host:port[/db]', 'redis://127.0.0.1:6379')
+  .action(featuresGetCommand);
+features
+  .command('list')
+  .description('feature views registered in the offline store')
+  .option('--offline <uri>', 'offline store: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
+  .action(featuresListCommand);
+features
+  .command('export')
+  .description('point-in-time training set: label rows joined with feature values as of their time, never later')
+  .option('--view <name>', 'feature view to join (repeatable)', collect, [])
+  .requiredOption('--labels <file.jsonl>', 'label rows: JSON lines with an entity and a time field')
+  .requiredOption('--out <file>', 'output file: .jsonl, .csv or .parquet')
+  .option('--offline <uri>', 'offline store: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
+  .option('--entity <field>', 'entity field of the label rows', 'entity')
+  .option('--time <field>', 'time field of the label rows (epoch ms or ISO-8601)', 'time')
+  .action(featuresExportCommand);
 
 const log = program.command('log').description('inspect the embedded log');
 log

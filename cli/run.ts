@@ -3,6 +3,8 @@ import { parseDuration } from '../engine/duration.ts';
 import { RtmlError } from '../engine/errors.ts';
 import type { LogPosition, SinkConnector, SourceConnector } from '../engine/io.ts';
 import { runTopology, type RunStats } from '../engine/runtime.ts';
+import { featureStore, type RtmlFeatureStore } from '../connectors/features/featureStore.ts';
+import { DEFAULT_OFFLINE, DEFAULT_ONLINE, offlineStoreFromUri, onlineStoreFromUri } from '../connectors/features/uri.ts';
 import { sinkFromUri, sourceFromUri } from '../connectors/uri.ts';
 import { loadTopology } from './loadTopology.ts';
 import { progressBar } from './progress.ts';
@@ -16,6 +18,9 @@ export interface RunCommandOptions {
   batchSize?: number;
   /** Replay: the range of the log to re-run (offsets or times). */
   range?: { from?: string; to?: string };
+  /** Feature stores materialize() writes to. */
+  online?: string;
+  offline?: string;
   checkpointDir?: string;
   checkpointInterval?: string;
   checkpointEvery?: number;
@@ -56,8 +61,24 @@ export function summaryLine(stats: RunStats): string {
   );
 }
 
+/** The feature stores of a run: Redis or in-process online, Postgres or PGlite offline (connect on first use). */
+export function featureStoreFor(options: { online?: string; offline?: string }, signal: AbortSignal): RtmlFeatureStore {
+  return featureStore({
+    online: onlineStoreFromUri(options.online ?? DEFAULT_ONLINE),
+    offline: offlineStoreFromUri(options.offline ?? DEFAULT_OFFLINE),
+    signal,
+  });
+}
+
+export interface RunExtras {
+  /** Binds sinks the command does not (backfill: null:). */
+  defaultSink?: SinkConnector;
+  /** The feature store to use instead of --online/--offline. */
+  features?: (signal: AbortSignal) => RtmlFeatureStore;
+}
+
 /** `rtml run`: binds a topology file's sources and sinks to URIs and runs it. */
-export async function runCommand(file: string, options: RunCommandOptions): Promise<void> {
+export async function runCommand(file: string, options: RunCommandOptions, extras: RunExtras = {}): Promise<void> {
   const range = options.range && {
     from: options.range.from === undefined ? undefined : parsePosition(options.range.from, '--from'),
     to: options.range.to === undefined ? undefined : parsePosition(options.range.to, '--to'),
@@ -86,6 +107,7 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const bar = progressBar(options.progress);
+  const features = extras.features ? extras.features(controller.signal) : featureStoreFor(options, controller.signal);
   let stats: RunStats;
   try {
     stats = await runTopology(topology, {
@@ -98,6 +120,8 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
       baseDir: dirname(path),
       batchSize: options.batchSize,
       checkpoint,
+      features,
+      defaultSink: extras.defaultSink,
       onProgress: (p) => bar.update(p),
       warn: (m) => process.stderr.write(`rtml: ${m}\n`),
     });
@@ -107,4 +131,7 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
     process.off('SIGTERM', stop);
   }
   process.stderr.write(`${summaryLine(stats)}\n`);
+  if (features.stats.rowsWritten > 0) {
+    process.stderr.write(`rtml: features: ${features.stats.rowsWritten.toLocaleString('en-US')} row(s) written to ${features.description}` + (features.stats.retries > 0 ? ` after ${features.stats.retries} retries (last: ${features.stats.lastError})` : '') + '\n');
+  }
 }

@@ -100,7 +100,7 @@ function describe(v: unknown): string {
  * Materialises each result into a feature view's online and offline stores, and passes it on.
  *
  * 1. The row's entity is the result's `entity` field (string or number, stored as text), its time
- *    the `time` field (epoch ms), its values the `features` fields (finite numbers, or null).
+ *    the `time` field (whole epoch ms), its values the `features` fields (finite numbers, or null).
  * 2. A result that lacks one of them goes to the dead-letter output with the reason.
  * 3. Rows are written in batches when the runtime flushes (and always before a checkpoint).
  *
@@ -126,7 +126,7 @@ export function materialize<T>(view: FeatureView): MonoTypeOperatorFunction<T> {
           const time = r[view.time];
           let reason: string | undefined;
           if (typeof entity !== 'string' && typeof entity !== 'number') reason = `entity field '${view.entity}' is ${describe(entity)}`;
-          else if (typeof time !== 'number' || !Number.isFinite(time)) reason = `time field '${view.time}' is ${describe(time)}`;
+          else if (typeof time !== 'number' || !Number.isInteger(time)) reason = `time field '${view.time}' is ${describe(time)}, not whole epoch ms`;
           const values: Record<string, FeatureValue> = {};
           for (const f of view.features) {
             const v = r[f];

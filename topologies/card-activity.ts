@@ -1,10 +1,17 @@
-import { aggregate, avg, count, defineTopology, distinct, hopping, keyBy, max, min, sum, window } from 'rtml';
+import { aggregate, avg, count, defineTopology, distinct, featureView, hopping, keyBy, materialize, max, min, sum, window } from 'rtml';
 
 /**
- * Per-card spending features over the last minute, refreshed every 20 s: the windowed behaviour a
- * fraud model scores on. Events up to 5 s out of order are in time; up to 30 s late they still
- * update their windows; later ones go to the `late` sink.
+ * Per-card spending over the last minute, refreshed every 20 s: the windowed behaviour a fraud
+ * model scores on. Events up to 5 s out of order are in time; up to 30 s late they still update
+ * their windows; later ones go to the `late` sink. The results are materialised as the feature view
+ * `card_activity`: latest values per card online, every value with its time offline.
  */
+export const cardActivity = featureView({
+  name: 'card_activity',
+  features: ['n', 'total', 'lo', 'hi', 'mean', 'uniq'],
+  ttl: '1d',
+});
+
 export default defineTopology('card-activity', ({ source, sink }) =>
   source('events', { schema: '../schemas/transaction.avsc', time: 'ts', outOfOrder: '5s' }).pipe(
     keyBy('card_id'),
@@ -17,6 +24,7 @@ export default defineTopology('card-activity', ({ source, sink }) =>
       mean: avg('amount'),
       uniq: distinct('merchant_id'),
     }),
+    materialize(cardActivity),
     sink('out'),
   ),
 );
