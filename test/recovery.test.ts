@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EventLog } from '../connectors/log/eventLog.ts';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { POSTGRES_URI, REDIS_URI, uniqueView } from './support/features.ts';
 import { eventLines, prng } from './support/generate.ts';
 
 /**
@@ -18,12 +21,14 @@ const RTML = fileURLToPath(new URL('../bin/rtml.mjs', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SINKS = ['out', 'sessions', 'late', 'dlq'];
 
-const topologySource = `
-import { aggregate, avg, count, defineTopology, distinct, hopping, keyBy, session, sum, window } from 'rtml';
+/** The topology under test; `view` names the feature view it materialises (one per run kind). */
+const topologySource = (view: string) => `
+import { aggregate, avg, count, defineTopology, distinct, featureView, hopping, keyBy, materialize, session, sum, window } from 'rtml';
+const spend = featureView({ name: '${view}', features: ['n', 'total', 'uniq'], ttl: '1d' });
 export default defineTopology('crashy', ({ source, sink }) => {
   const keyed = source('events', { time: 'ts', outOfOrder: '5s' }).pipe(keyBy('card_id'));
   return [
-    keyed.pipe(window(hopping('1m', '20s'), { lateness: '30s', late: 'late' }), aggregate({ n: count(), total: sum('amount'), uniq: distinct('merchant_id') }), sink('out')),
+    keyed.pipe(window(hopping('1m', '20s'), { lateness: '30s', late: 'late' }), aggregate({ n: count(), total: sum('amount'), uniq: distinct('merchant_id') }), materialize(spend), sink('out')),
     keyed.pipe(window(session('20s'), { lateness: '10s' }), aggregate({ n: count(), mean: avg('amount') }), sink('sessions')),
   ];
 });
@@ -31,11 +36,12 @@ export default defineTopology('crashy', ({ source, sink }) => {
 
 let dir: string;
 let topic: string;
+const views = { clean: uniqueView('clean'), crashed: uniqueView('crashed') };
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'rtml-recovery-'));
   topic = join(dir, 'events');
-  writeFileSync(join(dir, 'topo.ts'), topologySource);
+  for (const [kind, view] of Object.entries(views)) writeFileSync(join(dir, `${kind}.ts`), topologySource(view));
   // JSON payloads, so bad input (a missing time, an unparseable amount) is in the log too.
   const log = EventLog.open(topic, { create: { partitions: 3 } });
   for (const line of eventLines(150_000, { seed: 11, keys: 300, bad: true })) {
@@ -50,11 +56,38 @@ before(() => {
   log.close();
 });
 
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  const redis = new Redis(REDIS_URI);
+  const client = new pg.Client({ connectionString: POSTGRES_URI });
+  await client.connect();
+  for (const view of Object.values(views)) {
+    const keys = await redis.keys(`rtml:fv:${view}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await client.query(`DROP TABLE IF EXISTS "fv_${view}"`);
+    await client.query('DELETE FROM rtml_feature_views WHERE name = $1', [view]);
+  }
+  redis.disconnect();
+  await client.end();
+});
+
+/** Online values (without ttl) and offline rows of a view, for comparing two runs. */
+async function storeState(view: string): Promise<{ online: Record<string, Record<string, string>>; offline: unknown[] }> {
+  const redis = new Redis(REDIS_URI);
+  const online: Record<string, Record<string, string>> = {};
+  for (const key of (await redis.keys(`rtml:fv:${view}:*`)).sort()) online[key.slice(`rtml:fv:${view}:`.length)] = await redis.hgetall(key);
+  redis.disconnect();
+  const client = new pg.Client({ connectionString: POSTGRES_URI });
+  await client.connect();
+  const { rows } = await client.query(`SELECT * FROM "fv_${view}" ORDER BY entity, event_time`);
+  await client.end();
+  return { online, offline: rows };
+}
 
 function args(outDir: string, checkpoint: boolean): string[] {
   return [
-    'run', join(dir, 'topo.ts'), '--source', `events=log:${topic}`,
+    'run', join(dir, checkpoint ? 'crashed.ts' : 'clean.ts'), '--source', `events=log:${topic}`,
+    '--online', REDIS_URI, '--offline', POSTGRES_URI,
     ...SINKS.flatMap((s) => ['--sink', `${s}=file:${join(outDir, `${s}.jsonl`)}`]),
     '--batch-size', '500', '--no-progress',
     ...(checkpoint ? ['--checkpoint-dir', join(outDir, 'checkpoints'), '--checkpoint-every', '2000', '--checkpoint-interval', '200ms'] : []),
@@ -94,7 +127,7 @@ function outputs(outDir: string): Record<string, string> {
 }
 
 describe('crash recovery', () => {
-  it('killed with SIGKILL at 12 points (4 of them mid-checkpoint) and restarted, a run ends exactly like an uninterrupted one', async () => {
+  it('killed with SIGKILL at 12 points (4 of them mid-checkpoint) and restarted, a run ends exactly like an uninterrupted one: files, Redis and Postgres', async () => {
     const clean = join(dir, 'clean');
     const cleanRun = start(args(clean, false));
     assert.equal((await cleanRun.exited).code, 0, cleanRun.stderr());
@@ -124,6 +157,11 @@ describe('crash recovery', () => {
     assert.match(finished.stderr(), /events in 150,000, processed [\d,]+, late [\d,]+, dead-lettered [\d,]+/);
     const got = outputs(crashed);
     for (const sink of SINKS) assert.equal(got[sink], expected[sink], `${sink} differs from the uninterrupted run`);
+    // Redis (latest values per card) and Postgres (every value) end exactly as after the clean run.
+    const [cleanStores, crashedStores] = [await storeState(views.clean), await storeState(views.crashed)];
+    assert.ok(Object.keys(cleanStores.online).length > 100 && cleanStores.offline.length > 1000);
+    assert.deepEqual(crashedStores.online, cleanStores.online);
+    assert.deepEqual(crashedStores.offline, cleanStores.offline);
     assert.ok(expected.late!.length > 0 && expected.dlq!.length > 0, 'the input exercises late events and dead letters');
     // A completed run removes its checkpoint; a write cut off by a crash left no temp file behind.
     assert.deepEqual(existsSync(join(crashed, 'checkpoints')) ? readdirSync(join(crashed, 'checkpoints')) : [], []);
