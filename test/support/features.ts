@@ -67,17 +67,24 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A throwaway redis-server (no persistence) that the test starts and stops. */
+/**
+ * A throwaway redis-server that the test starts and stops: without persistence, or with `dir`,
+ * persisting every write (AOF, fsync always) so a restart keeps what was written.
+ */
 export class RedisServer {
   private child: ChildProcess | undefined;
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    readonly dir?: string,
+  ) {}
 
   get uri(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const persistence = this.dir === undefined ? ['--appendonly', 'no'] : ['--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always'];
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let output = '';
     await new Promise<void>((resolve, reject) => {
