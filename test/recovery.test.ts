@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -122,6 +122,17 @@ function start(argv: string[], env: Record<string, string> = {}): Child {
   };
 }
 
+/** Resolves true once `file` is written after `since` (false if the child exits first). */
+async function checkpointAfter(file: string, since: number, child: Child): Promise<boolean> {
+  let exited = false;
+  void child.exited.then(() => (exited = true));
+  while (!exited) {
+    if (existsSync(file) && statSync(file).mtimeMs >= since) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
 function outputs(outDir: string): Record<string, string> {
   return Object.fromEntries(SINKS.map((s) => [s, readFileSync(join(outDir, `${s}.jsonl`), 'utf8')]));
 }
@@ -143,7 +154,12 @@ describe('crash recovery', () => {
       const midCheckpoint = kill && kills.length % 3 === 0;
       const child = start(args(crashed, true), midCheckpoint ? { RTML_TEST_CHECKPOINT_PAUSE_MS: '2000' } : {});
       if (kill) {
-        const reached = midCheckpoint ? await child.waitFor('checkpoint write paused half-done') : await new Promise((r) => setTimeout(() => r(true), 900 + Math.floor(rand() * 1200)));
+        // A random kill comes at a random time after the run's first checkpoint, so runs make
+        // progress however slow the machine is.
+        const reached = midCheckpoint
+          ? await child.waitFor('checkpoint write paused half-done')
+          : (await checkpointAfter(join(crashed, 'checkpoints', 'crashy.checkpoint'), Date.now(), child)) &&
+            (await new Promise((r) => setTimeout(() => r(true), Math.floor(rand() * 400))));
         child.kill();
         if (reached) kills.push(midCheckpoint ? 'mid-checkpoint' : 'random');
       }
