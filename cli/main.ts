@@ -3,6 +3,7 @@ import { ErrorCodes, RtmlError, errorMessage } from '../engine/errors.ts';
 import { backfillCommand } from './backfill.ts';
 import { featuresExportCommand, featuresGetCommand, featuresListCommand } from './features.ts';
 import { logCatCommand, logInfoCommand } from './log.ts';
+import { featuresVerifyCommand } from './verify.ts';
 import { produceCommand } from './produce.ts';
 import { runCommand } from './run.ts';
 
@@ -94,6 +95,15 @@ features
   .description('feature views registered in the offline store')
   .option('--offline <uri>', 'offline store: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
   .action(featuresListCommand);
+features
+  .command('verify')
+  .description("recompute a view from the log and compare it with the online store and the offline store's latest rows")
+  .argument('<topology>', 'topology file (.ts) that materializes the view')
+  .requiredOption('--view <name>', 'feature view to check')
+  .option('--source <name=uri>', 'bind a source (repeatable)', collect, [])
+  .option('--online <uri>', 'online store: redis://host:port[/db]', 'redis://127.0.0.1:6379')
+  .option('--offline <uri>', 'offline store: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
+  .action(featuresVerifyCommand);
 features
   .command('export')
   .description('point-in-time training set: label rows joined with feature values as of their time, never later')

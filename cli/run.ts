@@ -26,7 +26,7 @@ export interface RunCommandOptions {
   checkpointEvery?: number;
 }
 
-function bindings<C>(pairs: string[], flag: string, make: (uri: string, flag: string) => C): Record<string, C> {
+export function bindings<C>(pairs: string[], flag: string, make: (uri: string, flag: string) => C): Record<string, C> {
   const out: Record<string, C> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
