@@ -80,7 +80,7 @@ export interface RunProgress {
 /** Sink writes are flushed once this many bytes are buffered. */
 const FLUSH_BYTES = 1 << 20;
 /** Feature rows are written in batches of this many (live runs write at every poll). */
-const FLUSH_FEATURE_ROWS = 2000;
+const FLUSH_FEATURE_ROWS = 10_000;
 const SHOWN_DEAD_LETTERS = 20;
 
 /** A sink as operators hold it; its writer is set once the bindings are checked and opened. */
@@ -119,6 +119,7 @@ export class TopologyRun implements OperatorHost {
   private lastCheckpointAt = 0;
   private inAtLastCheckpoint = 0;
   private features: FeatureWriter | undefined;
+  private featureFlush: Promise<void> | undefined;
   private failure: unknown;
   private readonly stats: RunStats;
   private started = 0;
@@ -612,7 +613,20 @@ export class TopologyRun implements OperatorHost {
   /** Flushes sinks whose buffers are full; live runs flush everything, for latency. */
   private async flushSinks(all: boolean): Promise<void> {
     for (const writer of this.writers.values()) if (writer.pending >= (all ? 1 : FLUSH_BYTES)) await writer.flush();
-    if (this.features && this.features.pending >= (all ? 1 : FLUSH_FEATURE_ROWS)) await this.features.flush();
+    const features = this.features;
+    if (!features) return;
+    // Feature rows are written in the background while processing goes on (one flush at a time);
+    // processing waits only when rows pile up, and every checkpoint waits for all of them.
+    if (this.featureFlush === undefined) {
+      if (features.pending >= (all ? 1 : FLUSH_FEATURE_ROWS)) {
+        this.featureFlush = features
+          .flush()
+          .catch((err: unknown) => this.fail(err))
+          .finally(() => (this.featureFlush = undefined));
+      }
+    } else if (features.pending >= 4 * FLUSH_FEATURE_ROWS) {
+      await this.featureFlush;
+    }
   }
 
   private drainOne(lane: Lane): number {
