@@ -5,10 +5,6 @@
  * as `rtml backfill` does), (3) written to Redis and Postgres (as a live run does). Prints one line.
  * Run: node --max-semi-space-size=64 --import tsx bench/backfill.ts [events]
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { featureStore } from '../connectors/features/featureStore.ts';
@@ -19,19 +15,12 @@ import { logSource } from '../connectors/log/source.ts';
 import { nullSink } from '../connectors/null/sink.ts';
 import { aggregate, count, defineTopology, featureView, keyBy, materialize, sum, tumbling, window, type FeatureStore } from '../engine/index.ts';
 import { runTopology } from '../engine/runtime.ts';
-import { RTML, ROOT, writeEvents } from './support.ts';
+import { producedLog } from './support.ts';
 
 const n = Number(process.argv[2] ?? 1_000_000);
 const REDIS = 'redis://127.0.0.1:6379';
 const POSTGRES = 'postgres://postgres@127.0.0.1:5432/test';
-const dir = mkdtempSync(join(tmpdir(), 'rtml-bench-backfill-'));
-writeEvents(join(dir, 'events.jsonl'), n);
-const topic = join(dir, 'txns');
-execFileSync(process.execPath, [RTML, 'produce', `log:${topic}`, '--schema', 'schemas/transaction.avsc', '--key', 'card_id', '--partitions', '4'], {
-  cwd: ROOT,
-  input: readFileSync(join(dir, 'events.jsonl')),
-  stdio: ['pipe', 'ignore', 'ignore'],
-});
+const { topic } = producedLog('backfill', n);
 
 const viewName = `bench_backfill_${process.pid}`;
 const view = featureView({ name: viewName, features: ['n', 'total'] });

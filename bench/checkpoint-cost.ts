@@ -4,22 +4,13 @@
  * the summary lines, runs alternated, best of 3 each. Prints one line.
  * Run: node --import tsx bench/checkpoint-cost.ts [events]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { RTML, ROOT, writeEvents } from './support.ts';
+import { RTML, ROOT, producedLog } from './support.ts';
 
 const n = Number(process.argv[2] ?? 3_000_000);
-const dir = mkdtempSync(join(tmpdir(), 'rtml-bench-ckpt-'));
-const input = join(dir, 'events.jsonl');
-writeEvents(input, n);
-const topic = join(dir, 'txns');
-execFileSync(process.execPath, [RTML, 'produce', `log:${topic}`, '--schema', 'schemas/transaction.avsc', '--key', 'card_id', '--partitions', '4'], {
-  cwd: ROOT,
-  input: readFileSync(input),
-  stdio: ['pipe', 'ignore', 'ignore'],
-});
+const { dir, topic } = producedLog('ckpt', n);
 
 function run(checkpoints: boolean): { seconds: number; count: number; bytes: number; ms: number } {
   const ckptDir = join(dir, 'checkpoints');

@@ -5,23 +5,13 @@
  * topology over this log pays). Best of 3 each. Prints one line.
  * Run: node --import tsx bench/log-run.ts [events]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { logSource } from '../connectors/log/source.ts';
-import { RTML, ROOT, writeEvents } from './support.ts';
+import { RTML, ROOT, producedLog } from './support.ts';
 
 const n = Number(process.argv[2] ?? 1_000_000);
-const dir = mkdtempSync(join(tmpdir(), 'rtml-bench-b-'));
-const input = join(dir, 'events.jsonl');
-writeEvents(input, n);
-const topic = join(dir, 'txns');
-execFileSync(process.execPath, [RTML, 'produce', `log:${topic}`, '--schema', 'schemas/transaction.avsc', '--key', 'card_id', '--partitions', '4'], {
-  cwd: ROOT,
-  input: readFileSync(input),
-  stdio: ['pipe', 'ignore', 'ignore'],
-});
+const { dir, topic } = producedLog('b', n);
 
 /** In this process (started by hand with the same flags as bin/rtml.mjs for a fair floor). */
 async function decodeOnlySeconds(): Promise<number> {

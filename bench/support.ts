@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -33,4 +35,21 @@ export const NODE_FLAGS = ['--max-semi-space-size=64'];
 
 export function rate(n: number, seconds: number): string {
   return `${Math.round(n / seconds / 1000)}k ev/s`;
+}
+
+/**
+ * A fresh folder holding `n` events (writeEvents) appended with `rtml produce` to a 4-partition
+ * embedded log topic, Avro-encoded with schemas/transaction.avsc.
+ */
+export function producedLog(name: string, n: number): { dir: string; topic: string; input: string } {
+  const dir = mkdtempSync(join(tmpdir(), `rtml-bench-${name}-`));
+  const input = join(dir, 'events.jsonl');
+  writeEvents(input, n);
+  const topic = join(dir, 'txns');
+  execFileSync(process.execPath, [RTML, 'produce', `log:${topic}`, '--schema', 'schemas/transaction.avsc', '--key', 'card_id', '--partitions', '4'], {
+    cwd: ROOT,
+    input: readFileSync(input),
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  return { dir, topic, input };
 }
