@@ -19,6 +19,8 @@ export const ErrorCodes = {
   RTML_E_STORE: 'feature store problem',
   RTML_E_CHECKPOINT: 'checkpoint problem',
   RTML_E_USAGE: 'bad command-line usage',
+  RTML_E_TRAIN: 'model training problem',
+  RTML_E_MODEL: 'bad model file',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

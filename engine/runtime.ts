@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Observable, type MonoTypeOperatorFunction, type Subscriber, type Subscription } from 'rxjs';
 import { loadSchema, timeFieldScale } from './avro.ts';
-import { CheckpointFile, type Checkpoint, type Stateful } from './checkpoint.ts';
+import type { Stateful } from './checkpoint.ts';
+import { Checkpointer } from './checkpointing.ts';
 import { Outcome, RecordContext, withHost, type LateOutput, type OperatorHost } from './context.ts';
 import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
@@ -113,11 +114,9 @@ export class TopologyRun implements OperatorHost {
   private readonly writers = new Map<string, SinkWriter>();
   /** The sinks bound, with the default sink filled in (set by build). */
   private sinks: Readonly<Record<string, SinkConnector>> = {};
-  private checkpointFile: CheckpointFile | undefined;
+  private checkpointer: Checkpointer | undefined;
   /** Tables read by enrich(): committed after each input event. */
   private enrichedTables: FeatureTable[] = [];
-  private lastCheckpointAt = 0;
-  private inAtLastCheckpoint = 0;
   private features: FeatureWriter | undefined;
   private featureFlush: Promise<void> | undefined;
   private failure: unknown;
@@ -367,7 +366,9 @@ export class TopologyRun implements OperatorHost {
 
   async run(): Promise<RunStats> {
     this.build();
-    const saved = this.loadCheckpoint();
+    const config = this.options.checkpoint;
+    this.checkpointer = config && new Checkpointer(config, this.topology);
+    const saved = this.checkpointer?.load(this.bindings(), this.states);
     const opened: { close(): Promise<void> }[] = [];
     try {
       for (const [name, connector] of Object.entries(this.sinks)) {
@@ -386,7 +387,7 @@ export class TopologyRun implements OperatorHost {
       }
       for (const source of this.declared.values()) {
         const positions = saved?.sources[source.name];
-        const startAfter = positions ? new Map(Object.entries(positions).map(([p, o]) => [Number(p), o])) : undefined;
+        const startAfter = positions ? new Map(Object.entries(positions).map(([p, o]): [number, number] => [Number(p), o])) : undefined;
         const reader = await this.options.sources[source.name]!.open({
           from: this.options.from ?? 'earliest',
           follow: this.options.follow ?? false,
@@ -402,17 +403,19 @@ export class TopologyRun implements OperatorHost {
           this.lanes.push(lane);
         }
       }
-      if (saved) this.restore(saved);
+      if (saved) {
+        this.checkpointer!.restore(saved, this.states, this.watermarks, this.stats);
+        this.stats.resumed = true;
+      }
       this.started = performance.now();
-      this.lastCheckpointAt = Date.now();
       await this.loop();
       if (this.failure !== undefined) throw this.failure;
       const completed = this.lanes.every((l) => l.ended);
       if (completed) {
         for (const source of this.declared.values()) for (const s of [...source.subscribers]) s.complete();
         if (this.failure !== undefined) throw this.failure;
-        this.checkpointFile?.remove();
-      } else if (this.checkpointFile) {
+        this.checkpointer?.remove();
+      } else if (this.checkpointer) {
         await this.takeCheckpoint();
       }
     } finally {
@@ -443,95 +446,38 @@ export class TopologyRun implements OperatorHost {
     return out;
   }
 
-  private loadCheckpoint(): Checkpoint | undefined {
-    const config = this.options.checkpoint;
-    if (!config) return undefined;
-    this.checkpointFile = new CheckpointFile(config.dir, this.topology);
-    const saved = this.checkpointFile.load();
-    if (!saved) return undefined;
-    const where = `checkpoint ${this.checkpointFile.path}`;
-    const now = this.bindings();
-    const then = saved.bindings;
-    for (const key of new Set([...Object.keys(now), ...Object.keys(then)])) {
-      if (now[key] !== then[key]) {
-        throw new RtmlError('RTML_E_CHECKPOINT', `${where} was taken with ${key} = ${then[key] ?? '(none)'}, this run has ${now[key] ?? '(none)'}: use the same bindings, another --checkpoint-dir, or delete it`);
-      }
-    }
-    const ids = [...this.states.keys()].sort().join(', ');
-    const savedIds = Object.keys(saved.signatures).sort().join(', ');
-    const changed = [...this.states].find(([id, { signature }]) => saved.signatures[id] !== undefined && saved.signatures[id] !== signature);
-    if (saved.topology !== this.topology || ids !== savedIds || changed) {
-      const what = changed
-        ? `operator ${changed[0]} was ${saved.signatures[changed[0]]} and is now ${changed[1].signature}`
-        : `it holds the state of operators ${savedIds || '(none)'}; topology '${this.topology}' now has ${ids || '(none)'}`;
-      throw new RtmlError('RTML_E_CHECKPOINT', `${where}: ${what}; the topology changed, so delete the checkpoint to start over`);
-    }
-    return saved;
-  }
-
-  private restore(saved: Checkpoint): void {
-    try {
-      for (const [id, { state }] of this.states) state.restore(saved.state[id]);
-      this.watermarks.restore(saved.watermarks);
-    } catch (err) {
-      throw new RtmlError('RTML_E_CHECKPOINT', `checkpoint ${this.checkpointFile!.path} does not fit this run: ${errorMessage(err)}`, { cause: err });
-    }
-    for (const [name, value] of Object.entries(saved.counters)) (this.stats as unknown as Record<string, number>)[name] = value;
-    this.stats.resumed = true;
-    this.inAtLastCheckpoint = this.stats.in;
-  }
-
-  private checkpointDue(): boolean {
-    const config = this.options.checkpoint;
-    if (!config) return false;
-    if (config.everyEvents !== undefined && this.stats.in - this.inAtLastCheckpoint >= config.everyEvents) return true;
-    return Date.now() - this.lastCheckpointAt >= (config.intervalMs ?? 10_000);
-  }
-
-  /**
-   * Saves state, watermarks, counters and source positions after flushing every sink and the
-   * feature store (which retries until the stores take the rows): outputs are never behind it.
-   */
-  private async takeCheckpoint(): Promise<void> {
-    const started = performance.now();
+  /** Writes out every sink and the feature store, and returns the sinks' positions. */
+  private async flushOutputs(): Promise<Record<string, unknown>> {
     const sinks: Record<string, unknown> = {};
     for (const [name, writer] of this.writers) {
       if (writer.checkpoint) sinks[name] = await writer.checkpoint();
       else await writer.flush();
     }
     if (this.features) await this.features.flush();
+    return sinks;
+  }
+
+  /** Per source and partition, the offset of the last record processed. */
+  private positions(): Record<string, Record<number, number>> {
     const sources: Record<string, Record<number, number>> = {};
     for (const lane of this.lanes) {
-      if (lane.lastOffset === undefined) continue;
-      (sources[lane.source.name] ??= {})[lane.partition] = lane.lastOffset;
+      if (lane.lastOffset !== undefined) (sources[lane.source.name] ??= {})[lane.partition] = lane.lastOffset;
     }
-    const state: Record<string, unknown> = {};
-    const signatures: Record<string, string> = {};
-    for (const [id, s] of this.states) {
-      state[id] = s.state.snapshot();
-      signatures[id] = s.signature;
-    }
-    const { in: inCount, processed, late, deadLettered, resultsOut, lateDropped, deadLettersUnbound } = this.stats;
-    const bytes = this.checkpointFile!.save(
-      {
-        version: 1,
-        topology: this.topology,
-        bindings: this.bindings(),
-        sources,
-        sinks,
-        state,
-        signatures,
-        watermarks: this.watermarks.snapshot(),
-        counters: { in: inCount, processed, late, deadLettered, resultsOut, lateDropped, deadLettersUnbound },
-        takenAt: Date.now(),
-      },
-      this.options.checkpoint!.pauseMs,
-    );
+    return sources;
+  }
+
+  private async takeCheckpoint(): Promise<void> {
+    const { bytes, ms } = await this.checkpointer!.take({
+      bindings: this.bindings(),
+      states: this.states,
+      watermarks: this.watermarks,
+      counters: this.stats,
+      positions: () => this.positions(),
+      flushOutputs: () => this.flushOutputs(),
+    });
     this.stats.checkpoints++;
     this.stats.checkpointBytes = bytes;
-    this.stats.checkpointMs = performance.now() - started;
-    this.lastCheckpointAt = Date.now();
-    this.inAtLastCheckpoint = this.stats.in;
+    this.stats.checkpointMs = ms;
   }
 
   private snapshot(): RunStats {
@@ -565,7 +511,7 @@ export class TopologyRun implements OperatorHost {
       const dispatched = lanes.length === 1 ? this.drainOne(lanes[0]!) : this.drainMerged(follow);
       if (lanes.every((l) => l.ended)) break;
       await this.flushSinks(follow);
-      if (this.checkpointDue()) await this.takeCheckpoint();
+      if (this.checkpointer?.due(this.stats.in)) await this.takeCheckpoint();
       if (this.options.onProgress && now - lastProgress >= 100) {
         lastProgress = now;
         this.options.onProgress(this.progress());
