@@ -6,6 +6,7 @@ import { logCatCommand, logInfoCommand } from './log.ts';
 import { featuresVerifyCommand } from './verify.ts';
 import { produceCommand } from './produce.ts';
 import { runCommand } from './run.ts';
+import { trainCommand } from './train.ts';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -20,6 +21,12 @@ function positiveInt(value: string): number {
 function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
+  return n;
+}
+
+function learningRate(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError('expected a number in (0, 1]');
   return n;
 }
 
@@ -114,6 +121,18 @@ features
   .option('--entity <field>', 'entity field of the label rows', 'entity')
   .option('--time <field>', 'time field of the label rows (epoch ms or ISO-8601)', 'time')
   .action(featuresExportCommand);
+
+program
+  .command('train')
+  .description('train gradient-boosted trees on a training set (last 20 % of rows held out) and write an ONNX model')
+  .requiredOption('--data <file>', 'training set: .csv or .jsonl, as rtml features export writes it')
+  .requiredOption('--label <column>', 'label column: 0/1 or true/false')
+  .requiredOption('--features <list>', 'comma-separated feature columns, in the order the model takes them')
+  .requiredOption('--out <file.onnx>', 'ONNX model to write')
+  .option('--trees <n>', 'boosting rounds (default 100)', positiveInt)
+  .option('--depth <n>', 'maximum tree depth (default 6)', positiveInt)
+  .option('--learning-rate <x>', 'shrinkage per tree, in (0, 1] (default 0.1)', learningRate)
+  .action(async (options) => void (await trainCommand(options)));
 
 const log = program.command('log').description('inspect the embedded log');
 log
