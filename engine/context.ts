@@ -26,6 +26,15 @@ export class RecordContext {
   outcome: Outcome = Outcome.Processed;
 }
 
+/** Where an event an operator held back came from, for its dead letter. */
+export interface EarlierRecord {
+  source: string;
+  partition: number;
+  offset: number;
+  time: number;
+  value: unknown;
+}
+
 /** What a late event is handed to: writes it to the window's late sink, or counts it dropped. */
 export type LateOutput = (event: unknown) => void;
 
@@ -42,8 +51,21 @@ export interface OperatorHost {
   registerState(id: string, state: Stateful, signature: string): void;
   /** Called with each new watermark, upstream operators first. */
   onWatermark(listener: (watermark: number) => void): void;
-  /** Routes the current record to the dead-letter output with `reason`. */
-  deadLetter(reason: string): void;
+  /**
+   * Routes the current record to the dead-letter output with `reason` — or, given `earlier`, an
+   * event an operator held back (a batch) and that was counted as processed when it went by.
+   */
+  deadLetter(reason: string, earlier?: EarlierRecord): void;
+  /** The topology file's folder: relative paths in operator arguments are looked up there first. */
+  readonly baseDir: string;
+  /** Calls `flush` after each burst of input and before each checkpoint (operators that batch). */
+  onBurstEnd(flush: () => void): void;
+  /**
+   * Declares that the chain being subscribed runs through an operator that holds events back
+   * (score): event-time windows further down would see watermarks pass those events.
+   */
+  blockEventTimeOperators(operator: string): void;
+  readonly upstreamBarrier: string | undefined;
   /** The late side output named by a window's `late` option (undefined: count and drop). */
   lateOutput(sink: string | undefined, operatorId: string): LateOutput;
   /** Where materialize() writes a view's rows (the run's feature store). */

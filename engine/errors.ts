@@ -21,6 +21,7 @@ export const ErrorCodes = {
   RTML_E_USAGE: 'bad command-line usage',
   RTML_E_TRAIN: 'model training problem',
   RTML_E_MODEL: 'bad model file',
+  RTML_E_REGISTRY: 'model registry problem',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -6,6 +6,7 @@ export { keyBy } from './operators/keyBy.ts';
 export { window, type WindowOptions, type Windowed } from './operators/window.ts';
 export { aggregate, type WindowResult } from './operators/aggregate.ts';
 export { enrich, type EnrichOptions, type Enriched } from './operators/enrich.ts';
+export { score, type ScoreOptions, type ScoreFeature, type Scored } from './operators/score.ts';
 export { tumbling, hopping, session, type WindowSpec, type TumblingWindow, type HoppingWindow, type SessionWindow } from './windows.ts';
 export { count, sum, min, max, avg, distinct, first, last, defineAggregate, type Aggregate, type AggregateResult, type Field } from './aggregates.ts';
 export { parseDuration, type Duration } from './duration.ts';

@@ -3,7 +3,7 @@ import { Observable, type MonoTypeOperatorFunction, type Subscriber, type Subscr
 import { loadSchema, timeFieldScale } from './avro.ts';
 import type { Stateful } from './checkpoint.ts';
 import { Checkpointer } from './checkpointing.ts';
-import { Outcome, RecordContext, withHost, type LateOutput, type OperatorHost } from './context.ts';
+import { Outcome, RecordContext, withHost, type EarlierRecord, type LateOutput, type OperatorHost } from './context.ts';
 import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
 import { FeatureTable } from './featureTable.ts';
@@ -115,6 +115,10 @@ export class TopologyRun implements OperatorHost {
   /** The sinks bound, with the default sink filled in (set by build). */
   private sinks: Readonly<Record<string, SinkConnector>> = {};
   private checkpointer: Checkpointer | undefined;
+  /** Operators that batch (score): flushed after each burst of input, and before checkpoints. */
+  private readonly burstEndHooks: (() => void)[] = [];
+  /** Set while subscribing the chain below an operator that batches (see blockEventTimeOperators). */
+  upstreamBarrier: string | undefined = undefined;
   /** Tables read by enrich(): committed after each input event. */
   private enrichedTables: FeatureTable[] = [];
   private features: FeatureWriter | undefined;
@@ -164,10 +168,14 @@ export class TopologyRun implements OperatorHost {
     this.watermarkListeners.push(listener);
   }
 
-  deadLetter(reason: string): void {
-    const r = this.record;
-    r.outcome = Outcome.DeadLettered;
-    const letter = { reason, source: r.source, partition: r.partition, offset: r.offset, payload: r.raw ?? r.value };
+  deadLetter(reason: string, earlier?: EarlierRecord): void {
+    const r = earlier ?? this.record;
+    if (earlier) {
+      // An event counted as processed when it went by (an operator that batches): recount it.
+      this.stats.processed--;
+      this.stats.deadLettered++;
+    } else this.record.outcome = Outcome.DeadLettered;
+    const letter = { reason, source: r.source, partition: r.partition, offset: r.offset, payload: earlier ? earlier.value : (this.record.raw ?? this.record.value) };
     if (this.dlq) {
       this.dlq.write(letter, undefined, Number.isFinite(r.time) ? r.time : 0);
       return;
@@ -176,6 +184,18 @@ export class TopologyRun implements OperatorHost {
     if (this.stats.deadLettersUnbound <= SHOWN_DEAD_LETTERS) {
       this.warn(`dead letter (bind --sink dlq=URI to keep them): ${r.source} partition ${r.partition} offset ${r.offset}: ${reason}`);
     }
+  }
+
+  get baseDir(): string {
+    return this.options.baseDir ?? process.cwd();
+  }
+
+  onBurstEnd(flush: () => void): void {
+    this.burstEndHooks.push(flush);
+  }
+
+  blockEventTimeOperators(operator: string): void {
+    this.upstreamBarrier = operator;
   }
 
   lateOutput(sink: string | undefined, operatorId: string): LateOutput {
@@ -257,6 +277,7 @@ export class TopologyRun implements OperatorHost {
         };
         this.declared.set(name, source);
         return new Observable<T>((subscriber) => {
+          this.upstreamBarrier = undefined; // a new chain of operators starts here
           source.subscribers.push(subscriber as Subscriber<unknown>);
           return () => source.subscribers.splice(source.subscribers.indexOf(subscriber as Subscriber<unknown>), 1);
         });
@@ -467,6 +488,7 @@ export class TopologyRun implements OperatorHost {
   }
 
   private async takeCheckpoint(): Promise<void> {
+    for (const flush of this.burstEndHooks) flush();
     const { bytes, ms } = await this.checkpointer!.take({
       bindings: this.bindings(),
       states: this.states,
@@ -509,6 +531,7 @@ export class TopologyRun implements OperatorHost {
       if (this.failure !== undefined) break;
       if (hasIdleTimeouts) this.advanceWatermark(this.watermarks.checkIdle());
       const dispatched = lanes.length === 1 ? this.drainOne(lanes[0]!) : this.drainMerged(follow);
+      for (const flush of this.burstEndHooks) flush();
       if (lanes.every((l) => l.ended)) break;
       await this.flushSinks(follow);
       if (this.checkpointer?.due(this.stats.in)) await this.takeCheckpoint();

@@ -79,6 +79,11 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
         error: (err) => subscriber.error(err),
         complete: () => subscriber.complete(),
       });
+      // Checked once upstream is subscribed: only then is a batching operator above it known.
+      if (host.upstreamBarrier !== undefined) {
+        subscription.unsubscribe();
+        throw new RtmlError('RTML_E_OPERATOR', `window() at ${source.at} cannot follow ${host.upstreamBarrier}: it scores in batches, so a window after it would see the watermark pass events still in a batch; put windows before score()`);
+      }
       // Registered after subscribing upstream, so upstream operators see each watermark first.
       host.onWatermark((watermark) => store.advance(watermark));
       return subscription;

@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { loadOnnxModel } from '../../models/onnxLoad.ts';
+import { SyncOnnxSession } from '../../models/syncSession.ts';
+import { currentHost } from '../context.ts';
+import { errorMessage, RtmlError } from '../errors.ts';
+import type { RecordKey } from '../io.ts';
+import { callerLocation } from '../location.ts';
+
+export interface ScoreFeature<T> {
+  /** Position name in the model's input (and the event field read, unless `from`). */
+  name: string;
+  from?: string | ((event: T) => unknown);
+  /** Used when the value is missing, NaN or not a number; without it such an event is dead-lettered. */
+  default?: number;
+}
+
+export interface ScoreOptions<T> {
+  /** The model's inputs, in its input order: field names or declarations. */
+  features: readonly (string | ScoreFeature<T>)[];
+  /** label = score >= threshold ? 1 : 0 (default 0.5). */
+  threshold?: number;
+  /** Events scored together in one model call, at most (default 256). */
+  maxBatch?: number;
+  /** The name results carry (default the file name without .onnx). */
+  name?: string;
+}
+
+/** The event with its prediction. */
+export type Scored<T> = T & { score: number; label: 0 | 1; model: string; version: string };
+
+interface Pending {
+  event: unknown;
+  key: RecordKey | undefined;
+  time: number;
+  source: string;
+  partition: number;
+  offset: number;
+}
+
+/**
+ * Scores each event with an ONNX model (input `features` [N, F], output `score` [N, 1]) and emits
+ * it with `{ score, label, model, version }`.
+ *
+ * 1. Feature vectors are built in the declared order; a missing, NaN or non-numeric value takes the
+ *    feature's `default`, else the event goes to the dead-letter output naming the feature.
+ * 2. Events are scored in micro-batches (up to `maxBatch`, or what arrived in the current burst of
+ *    input): results and their order are those of scoring one by one. Results carry their event's
+ *    key and time downstream.
+ * 3. The model is loaded once per run and validated at start (its input width must equal the
+ *    feature list). A model call that fails dead-letters the batch's events with the reason.
+ * 4. Event-time windows cannot follow it (their watermark would pass events still in the batch).
+ */
+export function score<T>(model: string, options: ScoreOptions<T>): OperatorFunction<T, Scored<T>> {
+  const at = callerLocation();
+  const what = `score('${model}') at ${at}`;
+  if (!options || !Array.isArray(options.features) || options.features.length === 0) {
+    throw new RtmlError('RTML_E_MODEL', `${what} needs features: the model's inputs in order`);
+  }
+  const features = options.features.map((f) => (typeof f === 'string' ? { name: f } : f));
+  const readers = features.map((f) => {
+    const from = f.from ?? f.name;
+    return typeof from === 'function' ? from : (e: T) => (e as Record<string, unknown>)[from];
+  });
+  const threshold = options.threshold ?? 0.5;
+  const maxBatch = options.maxBatch ?? 256;
+  if (!(Number.isInteger(maxBatch) && maxBatch > 0)) throw new RtmlError('RTML_E_MODEL', `${what}: maxBatch must be a whole number > 0`);
+  return (source) =>
+    new Observable<Scored<T>>((subscriber) => {
+      const host = currentHost(what);
+      const path = [host.baseDir, process.cwd()].map((d) => resolve(d, model)).find((p) => existsSync(p));
+      if (!path) throw new RtmlError('RTML_E_MODEL', `${what}: model file not found`);
+      const bytes = readFileSync(path);
+      loadOnnxModel(bytes, { features: features.map((f) => f.name), name: path });
+      const session = new SyncOnnxSession(bytes, features.length);
+      const name = options.name ?? basename(path, '.onnx');
+      const version = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
+      const F = features.length;
+      const values = new Float32Array(maxBatch * F);
+      const pending: Pending[] = [];
+      const record = host.record;
+
+      const flush = (): void => {
+        if (pending.length === 0) return;
+        const batch = pending.splice(0);
+        let scores: Float32Array | undefined;
+        let failure: string | undefined;
+        try {
+          scores = session.score(values, batch.length);
+        } catch (err) {
+          failure = errorMessage(err);
+        }
+        const saved = { key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset };
+        for (let i = 0; i < batch.length; i++) {
+          const p = batch[i]!;
+          record.key = p.key;
+          record.time = p.time;
+          record.source = p.source;
+          record.partition = p.partition;
+          record.offset = p.offset;
+          if (scores === undefined) {
+            host.deadLetter(`${what}: the model failed: ${failure}`, { source: p.source, partition: p.partition, offset: p.offset, time: p.time, value: p.event });
+            continue;
+          }
+          const s = scores[i]!;
+          subscriber.next({ ...(p.event as object), score: s, label: s >= threshold ? 1 : 0, model: name, version } as Scored<T>);
+        }
+        Object.assign(record, saved);
+      };
+
+      const subscription = source.subscribe({
+        next(event) {
+          const row = pending.length * F;
+          for (let j = 0; j < F; j++) {
+            let v: unknown;
+            try {
+              v = readers[j]!(event);
+            } catch {
+              v = undefined;
+            }
+            if (typeof v !== 'number' || Number.isNaN(v)) {
+              const fallback = features[j]!.default;
+              if (fallback === undefined) {
+                host.deadLetter(`${what}: feature '${features[j]!.name}' is ${v === undefined ? 'missing' : JSON.stringify(v)}, not a number, and has no default`);
+                return;
+              }
+              v = fallback;
+            }
+            values[row + j] = v as number;
+          }
+          pending.push({ event, key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset });
+          if (pending.length === maxBatch) flush();
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => {
+          flush();
+          subscriber.complete();
+        },
+      });
+      host.onBurstEnd(flush);
+      host.blockEventTimeOperators(what);
+      return subscription;
+    });
+}
