@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RtmlError } from '../engine/errors.ts';
 import { LogReader } from '../connectors/log/logReader.ts';
 import { PayloadDecoder } from '../connectors/log/payloadDecoder.ts';
@@ -26,24 +29,36 @@ export interface LogCatOptions {
   partition?: number;
   offset?: number;
   limit?: number;
+  follow?: boolean;
 }
 
-/** `rtml log cat`: records decoded with their writer schema, one JSON object per line. */
+/**
+ * `rtml log cat`: records decoded with their writer schema, one JSON object per line, partition by
+ * partition; with `--follow`, all partitions together, printing appends as they arrive until
+ * interrupted.
+ */
 export async function logCatCommand(uri: string, options: LogCatOptions): Promise<void> {
+  const follow = options.follow ?? false;
+  // Following a topic not created yet (a run's sink creates it): wait for it.
+  if (follow) while (!existsSync(join(parseUri(uri, 'log cat').path, 'topic.json'))) await sleep(100);
   const reader = openLog(uri, 'log cat');
   const decoder = new PayloadDecoder(reader.schemas, undefined);
   const partitions = options.partition === undefined ? [...Array(reader.partitions).keys()] : [options.partition];
-  for (const partition of partitions) {
-    const cursor = reader.cursor(partition, { from: options.offset ?? 'earliest', follow: false });
+  const stop = new AbortController();
+  const interrupt = () => stop.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const catPartition = async (partition: number): Promise<void> => {
+    const cursor = reader.cursor(partition, { from: options.offset ?? 'earliest', follow });
     let left = options.limit ?? Infinity;
     try {
-      while (left > 0) {
+      while (left > 0 && !stop.signal.aborted) {
         const lines: string[] = [];
         const n = await cursor.read(Math.min(left, 4096), (record) => {
           const decoded = decoder.decode(record);
           const head = { partition, offset: record.offset, key: record.key(), timestamp: record.timestamp, schema: record.schemaId };
           lines.push(JSON.stringify(decoded.error === undefined ? { ...head, value: decoded.value } : { ...head, error: decoded.error, payload: decoded.raw }));
-        });
+        }, follow);
         if (n === null) break;
         left -= n;
         if (lines.length > 0 && !process.stdout.write(`${lines.join('\n')}\n`)) {
@@ -53,5 +68,12 @@ export async function logCatCommand(uri: string, options: LogCatOptions): Promis
     } finally {
       await cursor.close();
     }
+  };
+  try {
+    if (follow) await Promise.all(partitions.map(catPartition));
+    else for (const partition of partitions) await catPartition(partition);
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
   }
 }

@@ -147,6 +147,7 @@ log
   .option('--partition <p>', 'only this partition', nonNegativeInt)
   .option('--offset <n>', 'start at this offset', nonNegativeInt)
   .option('--limit <n>', 'at most this many records per partition', positiveInt)
+  .option('--follow', 'keep printing records as they are appended (until Ctrl-C)', false)
   .action(logCatCommand);
 
 try {

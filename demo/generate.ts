@@ -1,10 +1,15 @@
 /**
  * Sample card transactions for the demo, as JSON lines on stdout (schemas/transaction.avsc).
- * Each card shops at a few usual merchants; now and then a card has a burst of large payments at
- * merchants it never used (the windowed behaviour the card-activity features pick up). Arrival is
- * a little out of order, and a few events arrive very late. Seeded: the same flags, the same events.
+ * Each card shops now and then at a few usual merchants. Now and then a card is hit by fraud: a burst
+ * of payments at merchants it never used, a few seconds apart, for about a minute. Fraud amounts
+ * overlap ordinary ones, so a model needs the windowed behaviour (how many payments, how many
+ * merchants in the last minute) to tell them apart. Arrival is a little out of order, and a few
+ * events arrive very late. Seeded: the same flags, the same events.
  *
  *   node --import tsx demo/generate.ts --events 100000 --cards 500 --seed 1 [--labels labels.jsonl] > transactions.jsonl
+ *
+ * Labels are `{ entity, time, txn_id, amount, is_fraud }` with `time` 1 ms before the transaction:
+ * a training set joins each with the features as of just before it, as scoring sees them.
  */
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -15,7 +20,7 @@ const { values } = parseArgs({
     cards: { type: 'string', default: '500' },
     seed: { type: 'string', default: '1' },
     start: { type: 'string', default: '1767225600000' }, // 2026-01-01T00:00:00Z
-    labels: { type: 'string' }, // also write { entity, time, txn_id, is_fraud } per transaction here
+    labels: { type: 'string' },
   },
 });
 const total = Number(values.events);
@@ -30,36 +35,55 @@ function rand(): number {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
 const pick = (n: number) => Math.floor(rand() * n);
+const cents = (x: number) => Math.round(x * 100) / 100;
+
+interface Txn {
+  card: number;
+  merchant: string;
+  amount: number;
+  ts: number;
+  fraud: 0 | 1;
+}
 
 const usual = Array.from({ length: cards }, () => Array.from({ length: 3 }, () => `m${pick(400)}`));
+/** Fraud payments scheduled ahead, by time. */
+const scheduled: Txn[] = [];
 let now = Number(values.start);
-let burst: { card: number; left: number } | undefined;
 const out: string[] = [];
 const labels = values.labels === undefined ? undefined : createWriteStream(values.labels);
 const labelLines: string[] = [];
-for (let i = 0; i < total; i++) {
-  now += pick(60); // ~33 events per second across all cards
-  let card = pick(cards);
-  let merchant = usual[card]![pick(3)]!;
-  let amount = Math.round((5 + rand() * 120) * 100) / 100;
-  if (!burst && rand() < 0.0005) burst = { card, left: 4 + pick(6) };
-  let fraud = 0;
-  if (burst && rand() < 0.3) {
-    fraud = 1;
-    card = burst.card;
-    merchant = `new-${pick(100_000)}`;
-    amount = Math.round((300 + rand() * 1500) * 100) / 100;
-    if (--burst.left === 0) burst = undefined;
-  }
+
+function emit(txn: Txn, id: number): void {
   const r = rand();
-  const ts = r < 0.002 ? now - 40_000 - pick(60_000) : now - (r < 0.2 ? pick(3000) : 0);
-  out.push(JSON.stringify({ txn_id: `t${i}`, card_id: `card-${card}`, merchant_id: merchant, amount, ts }));
-  if (labels) labelLines.push(JSON.stringify({ entity: `card-${card}`, time: ts, txn_id: `t${i}`, is_fraud: fraud }));
+  // Mostly in order, 20 % up to 3 s late, 0.2 % very late (40-100 s).
+  const ts = r < 0.002 ? txn.ts - 40_000 - pick(60_000) : txn.ts - (r < 0.2 ? pick(3000) : 0);
+  out.push(JSON.stringify({ txn_id: `t${id}`, card_id: `card-${txn.card}`, merchant_id: txn.merchant, amount: txn.amount, ts }));
+  if (labels) labelLines.push(JSON.stringify({ entity: `card-${txn.card}`, time: ts - 1, txn_id: `t${id}`, amount: txn.amount, is_fraud: txn.fraud }));
   if (out.length === 10_000) {
     process.stdout.write(`${out.join('\n')}\n`);
     labels?.write(`${labelLines.join('\n')}\n`);
     out.length = labelLines.length = 0;
   }
+}
+
+for (let id = 0; id < total; id++) {
+  now += pick(60); // ~33 events per second across all cards
+  if (rand() < 0.002) {
+    // A fraud burst: 5-10 payments at new merchants, 3-12 s apart.
+    const card = pick(cards);
+    let at = now;
+    for (let k = 5 + pick(6); k > 0; k--) {
+      at += 3000 + pick(9000);
+      scheduled.push({ card, merchant: `new-${pick(1_000_000)}`, amount: cents(20 + rand() * 230), ts: at, fraud: 1 });
+    }
+    scheduled.sort((a, b) => a.ts - b.ts);
+  }
+  if (scheduled.length > 0 && scheduled[0]!.ts <= now) {
+    emit(scheduled.shift()!, id);
+    continue;
+  }
+  const card = pick(cards);
+  emit({ card, merchant: usual[card]![pick(3)]!, amount: cents(5 + rand() * 150), ts: now, fraud: 0 }, id);
 }
 if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
 if (labelLines.length > 0) labels?.write(`${labelLines.join('\n')}\n`);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main demo: generate card transactions, append them to the embedded log, run the card-activity
 # topology over it (windowed features to a file and to the feature stores), look features up online
-# and export a point-in-time training set. Feature stores: Redis and PostgreSQL when they are running
+# and export a point-in-time training set; then train a fraud model on per-card windowed features
+# and score every payment with it inside a topology, predictions streamed to the embedded log and
+# printed by a consumer as they arrive. Feature stores: Redis and PostgreSQL when they are running
 # on their usual local ports, else the embedded defaults (in-process online store, PGlite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,8 @@ rm -rf "$DATA"
 mkdir -p "$DATA"
 
 reachable() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# What `npx rtml` runs, without npm's own notices in the output.
+rtml() { node bin/rtml.mjs "$@"; }
 ONLINE=memory:
 OFFLINE="pglite:$DATA/pglite"
 if reachable 6379; then ONLINE=redis://127.0.0.1:6379; fi
@@ -19,11 +23,11 @@ echo "== generating 100,000 card transactions (and their fraud labels)"
 node --import tsx demo/generate.ts --events 100000 --cards 500 --labels "$DATA/labels.jsonl" > "$DATA/transactions.jsonl"
 
 echo "== rtml produce: validate against schemas/transaction.avsc, append to the embedded log (4 partitions)"
-npx rtml produce "log:$DATA/transactions" --schema schemas/transaction.avsc --key card_id --partitions 4 < "$DATA/transactions.jsonl"
-npx rtml log info "log:$DATA/transactions"
+rtml produce "log:$DATA/transactions" --schema schemas/transaction.avsc --key card_id --partitions 4 < "$DATA/transactions.jsonl"
+rtml log info "log:$DATA/transactions"
 
 echo "== rtml run topologies/card-activity.ts: per-card 60 s windows every 20 s -> features (online $ONLINE, offline $OFFLINE)"
-npx rtml run topologies/card-activity.ts \
+rtml run topologies/card-activity.ts \
   --source "events=log:$DATA/transactions" \
   --sink "out=file:$DATA/features.jsonl" \
   --sink "late=file:$DATA/late.jsonl" \
@@ -40,8 +44,28 @@ echo "== late events kept in $DATA/late.jsonl: $(wc -l < "$DATA/late.jsonl")"
 
 if [ "$ONLINE" != memory: ]; then
   echo "== rtml features get card_activity card-1 card-2 (online, $ONLINE)"
-  npx rtml features get card_activity card-1 card-2 --online "$ONLINE"
+  rtml features get card_activity card-1 card-2 --online "$ONLINE"
 fi
 echo "== rtml features export: each labelled transaction with card_activity as of its time, never later"
-npx rtml features export --view card_activity --labels "$DATA/labels.jsonl" --out "$DATA/train.csv" --offline "$OFFLINE"
+rtml features export --view card_activity --labels "$DATA/labels.jsonl" --out "$DATA/train.csv" --offline "$OFFLINE"
 head -3 "$DATA/train.csv"
+
+echo "== fraud model: per-card activity this minute (topologies/card-minute.ts), backfilled offline, joined point-in-time with the labels"
+rtml backfill topologies/card-minute.ts --source "transactions=log:$DATA/transactions" --offline "$OFFLINE" --no-progress
+rtml features export --view card_minute --labels "$DATA/labels.jsonl" --out "$DATA/fraud-train.csv" --offline "$OFFLINE"
+FEATURES=amount,card_minute__n,card_minute__total,card_minute__uniq,card_minute__max_amount
+echo "== rtml train: without the window features (amount only), then with them"
+rtml train --data "$DATA/fraud-train.csv" --label is_fraud --features amount --out "$DATA/amount-only.onnx"
+rtml train --data "$DATA/fraud-train.csv" --label is_fraud --features "$FEATURES" --out "$DATA/fraud.onnx"
+
+echo "== rtml run topologies/fraud.ts: every payment enriched and scored; predictions to log:$DATA/predictions"
+echo "   (a consumer, rtml log cat --follow, prints the flagged ones as they arrive)"
+timeout 300 node bin/rtml.mjs log cat "log:$DATA/predictions" --follow 2>/dev/null \
+  | grep --line-buffered '"label":1' | head -n 8 | cut -c1-240 &
+CONSUMER=$!
+RTML_FRAUD_MODEL="$DATA/fraud.onnx" rtml run topologies/fraud.ts \
+  --source "transactions=log:$DATA/transactions" --sink "predictions=log:$DATA/predictions" \
+  --online "$ONLINE" --offline "$OFFLINE" --no-progress
+wait "$CONSUMER"
+# The consumer's reader is still following the topic: stop it.
+pkill -INT -f "log cat log:$DATA/predictions --follow" || true
