@@ -1,0 +1,26 @@
+import { RtmlError } from '../../engine/errors.ts';
+import { pgliteClient } from '../../connectors/features/pgliteOffline.ts';
+import { postgresClient } from '../../connectors/features/postgresOffline.ts';
+import { DEFAULT_ARTIFACTS } from './artifacts.ts';
+import { postgresListener } from './listen.ts';
+import { Registry } from './registry.ts';
+
+/**
+ * Opens a registry from a URI: `postgres://user@host:port/db` (also `postgresql://`; watchers use
+ * LISTEN/NOTIFY) or `pglite:<dir>` (embedded, the default `pglite:data/pglite`; watchers poll).
+ * Nothing connects until first used.
+ *
+ * PGlite lets one process open a data dir once: a process that also uses the offline store on the
+ * same dir should build one `pgliteClient(dir)` and pass it to both (`new Registry({ sql })`).
+ */
+
+export const DEFAULT_REGISTRY = 'pglite:data/pglite';
+
+export function openRegistry(uri: string = DEFAULT_REGISTRY, artifacts: string = DEFAULT_ARTIFACTS, flag = '--registry'): Registry {
+  if (/^postgres(ql)?:\/\/[^/]/i.test(uri)) {
+    return new Registry({ sql: postgresClient(uri), artifacts, listener: postgresListener(uri), ownsSql: true });
+  }
+  const m = /^pglite:(.+)$/i.exec(uri);
+  if (m) return new Registry({ sql: pgliteClient(m[1]!), artifacts, ownsSql: true });
+  throw new RtmlError('RTML_E_USAGE', `${flag}: ${JSON.stringify(uri)} is not a registry URI (use postgres://user@host:port/db or pglite:<dir>)`);
+}

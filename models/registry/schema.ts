@@ -1,0 +1,86 @@
+import type { SqlClient, SqlQuery } from '../../connectors/features/sql.ts';
+
+/**
+ * The registry's tables, created on first use:
+ *
+ * - `rtml_model_versions`: one immutable row per (name, version) — sha256 of the artifact, created
+ *   time, feature names and count, input/output signature, training metrics, artifact path, and the
+ *   reason given when the feature list changed from the previous version. A trigger refuses UPDATE,
+ *   so a version never changes after it is registered (DELETE stays possible, for clean-ups).
+ * - `rtml_model_routing`: one row per name — production version, the stack of production versions
+ *   rollback walks back, staging versions, the A/B split, shadow versions, and a revision bumped by
+ *   every change (what watchers compare).
+ * - `rtml_model_events`: every routing change (action, detail, revision, time), for audits.
+ */
+
+export const VERSIONS = 'rtml_model_versions';
+export const ROUTING = 'rtml_model_routing';
+export const EVENTS = 'rtml_model_events';
+
+/** The NOTIFY channel every routing change is announced on; the payload is `{"name":…,"revision":…}`. */
+export const CHANNEL = 'rtml_models';
+
+/** pg_advisory_xact_lock key for DDL: the same one the offline store takes, so rtml's DDL is serialised. */
+const DDL_LOCK = 0x72746d6c;
+/** First key of the two-key advisory lock taken per model name ('rtmr'); the second is hashtext(name). */
+export const NAME_LOCK = 0x72746d72;
+
+const DDL = [
+  `CREATE TABLE IF NOT EXISTS ${VERSIONS} (
+     name text NOT NULL,
+     version integer NOT NULL CHECK (version >= 1),
+     sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+     created_at timestamptz NOT NULL DEFAULT now(),
+     features jsonb NOT NULL,
+     feature_count integer NOT NULL,
+     signature jsonb NOT NULL,
+     metrics jsonb,
+     artifact text NOT NULL,
+     size_bytes bigint NOT NULL,
+     feature_change text,
+     PRIMARY KEY (name, version),
+     UNIQUE (name, sha256))`,
+  `CREATE OR REPLACE FUNCTION rtml_model_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     RAISE EXCEPTION 'model versions are immutable: % v% cannot be updated; register a new version', OLD.name, OLD.version;
+   END $$`,
+  `CREATE OR REPLACE TRIGGER rtml_model_versions_immutable BEFORE UPDATE ON ${VERSIONS}
+     FOR EACH ROW EXECUTE FUNCTION rtml_model_versions_immutable()`,
+  `CREATE TABLE IF NOT EXISTS ${ROUTING} (
+     name text PRIMARY KEY,
+     revision bigint NOT NULL,
+     production integer,
+     production_history jsonb NOT NULL,
+     staging jsonb NOT NULL,
+     ab jsonb NOT NULL,
+     shadow jsonb NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now())`,
+  `CREATE TABLE IF NOT EXISTS ${EVENTS} (
+     id bigserial PRIMARY KEY,
+     name text NOT NULL,
+     revision bigint NOT NULL,
+     action text NOT NULL,
+     detail jsonb NOT NULL,
+     at timestamptz NOT NULL DEFAULT now())`,
+  `CREATE INDEX IF NOT EXISTS ${EVENTS}_name ON ${EVENTS} (name, id)`,
+];
+
+/** Creates the tables (once per client) under the DDL advisory lock, so concurrent first uses do not race. */
+export function schemaOnce(sql: SqlClient): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () =>
+    (done ??= sql
+      .transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK]);
+        for (const statement of DDL) await tx.query(statement);
+      })
+      .catch((err: unknown) => {
+        done = undefined; // a failed attempt (database down) is retried by the next call
+        throw err;
+      }));
+}
+
+/** Serialises every change to one model name (versions and routing) until the transaction ends. */
+export async function lockName(tx: SqlQuery, name: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [NAME_LOCK, name]);
+}
