@@ -3,6 +3,15 @@ import { ErrorCodes, RtmlError, errorMessage } from '../engine/errors.ts';
 import { backfillCommand } from './backfill.ts';
 import { featuresExportCommand, featuresGetCommand, featuresListCommand } from './features.ts';
 import { logCatCommand, logInfoCommand } from './log.ts';
+import {
+  modelsAbCommand,
+  modelsListCommand,
+  modelsPromoteCommand,
+  modelsRegisterCommand,
+  modelsRollbackCommand,
+  modelsRoutingCommand,
+  modelsShadowCommand,
+} from './models.ts';
 import { featuresVerifyCommand } from './verify.ts';
 import { produceCommand } from './produce.ts';
 import { runCommand } from './run.ts';
@@ -133,6 +142,60 @@ program
   .option('--depth <n>', 'maximum tree depth (default 6)', positiveInt)
   .option('--learning-rate <x>', 'shrinkage per tree, in (0, 1] (default 0.1)', learningRate)
   .action(async (options) => void (await trainCommand(options)));
+
+/** --registry and --artifacts, shared by every `rtml models` command. */
+function registryOptions(command: Command): Command {
+  return command
+    .option('--registry <uri>', 'registry database: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
+    .option('--artifacts <dir>', 'artifact directory (models stored as <sha256>.onnx)', 'data/models');
+}
+
+const models = program.command('models').description('model registry: ONNX model versions and their routing (production, staging, A/B, shadow)');
+registryOptions(
+  models
+    .command('register')
+    .description('validate an ONNX model and register it as the next version of <name> (the same bytes again: the existing version)')
+    .argument('<name>', 'model name: letters, digits, _ - .')
+    .argument('<file>', 'ONNX model file, e.g. from rtml train')
+    .option('--stage <stage>', 'also promote it: staging or production')
+    .option('--features <list>', 'comma-separated feature names it takes, in column order (checked against the model)')
+    .option('--feature-change <why>', 'why its feature list differs from the previous version (else such a version is refused)'),
+).action(async (name: string, file: string, options) => void (await modelsRegisterCommand(name, file, options)));
+registryOptions(
+  models
+    .command('list')
+    .description('registered versions with their roles (production, staging, ab:<pct>, shadow)')
+    .argument('[name]', 'only this model')
+    .option('--json', 'JSON lines instead of a table', false),
+).action(modelsListCommand);
+registryOptions(
+  models
+    .command('promote')
+    .description('make a version the production version (the previous one stays for rollback) or add it to staging')
+    .argument('<name>', 'model name')
+    .argument('<version>', 'version, e.g. 3 or v3')
+    .requiredOption('--stage <stage>', 'production or staging'),
+).action(async (name: string, version: string, options) => void (await modelsPromoteCommand(name, version, options)));
+registryOptions(models.command('rollback').description('production goes back to the previous production version').argument('<name>', 'model name')).action(
+  async (name: string, options) => void (await modelsRollbackCommand(name, options)),
+);
+registryOptions(
+  models
+    .command('ab')
+    .description('split entities between versions by a hash of their key (whole percentages summing to 100); "none" ends the split')
+    .argument('<name>', 'model name')
+    .argument('<splits...>', '<version>:<percent> pairs, e.g. 2:90 3:10, or none'),
+).action(async (name: string, splits: string[], options) => void (await modelsAbCommand(name, splits, options)));
+registryOptions(
+  models
+    .command('shadow')
+    .description('versions scored beside the serving one, their results only recorded; "none" ends shadowing')
+    .argument('<name>', 'model name')
+    .argument('<versions...>', 'versions, e.g. 4 5, or none'),
+).action(async (name: string, versions: string[], options) => void (await modelsShadowCommand(name, versions, options)));
+registryOptions(models.command('routing').description("a model's current routing").argument('<name>', 'model name').option('--json', 'as JSON', false)).action(
+  async (name: string, options) => void (await modelsRoutingCommand(name, options)),
+);
 
 const log = program.command('log').description('inspect the embedded log');
 log
