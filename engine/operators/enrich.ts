@@ -4,6 +4,7 @@ import { errorMessage, RtmlError } from '../errors.ts';
 import type { FeatureValue, FeatureView } from '../features.ts';
 import type { RecordKey } from '../io.ts';
 import { callerLocation } from '../location.ts';
+import { extender } from './extend.ts';
 
 export interface EnrichOptions<T> {
   /** The entity to look up: a field of the event or a function; default the stream's key (keyBy). */
@@ -35,6 +36,7 @@ export function enrich<T>(view: FeatureView, options: EnrichOptions<T> = {}): Op
   }
   const prefix = options.prefix ?? '';
   const names = view.features.map((f) => `${prefix}${f}`);
+  const copy = extender(names);
   const { key } = options;
   const select = key === undefined ? undefined : typeof key === 'string' ? (e: T) => (e as Record<string, unknown>)[key] : key;
   return (source) =>
@@ -56,7 +58,7 @@ export function enrich<T>(view: FeatureView, options: EnrichOptions<T> = {}): Op
             return;
           }
           const values = table.get(String(entity));
-          const out = { ...(event as object) } as Record<string, unknown>;
+          const out = copy(event);
           for (let i = 0; i < names.length; i++) out[names[i]!] = values?.[view.features[i]!] ?? null;
           subscriber.next(out as Enriched<T>);
         },

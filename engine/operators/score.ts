@@ -8,6 +8,7 @@ import { currentHost } from '../context.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
 import type { RecordKey } from '../io.ts';
 import { callerLocation } from '../location.ts';
+import { extender } from './extend.ts';
 
 export interface ScoreFeature<T> {
   /** Position name in the model's input (and the event field read, unless `from`). */
@@ -66,6 +67,7 @@ export function score<T>(model: string, options: ScoreOptions<T>): OperatorFunct
   });
   const threshold = options.threshold ?? 0.5;
   const maxBatch = options.maxBatch ?? 256;
+  const copy = extender(['score', 'label', 'model', 'version']);
   if (!(Number.isInteger(maxBatch) && maxBatch > 0)) throw new RtmlError('RTML_E_MODEL', `${what}: maxBatch must be a whole number > 0`);
   return (source) =>
     new Observable<Scored<T>>((subscriber) => {
@@ -105,7 +107,12 @@ export function score<T>(model: string, options: ScoreOptions<T>): OperatorFunct
             continue;
           }
           const s = scores[i]!;
-          subscriber.next({ ...(p.event as object), score: s, label: s >= threshold ? 1 : 0, model: name, version } as Scored<T>);
+          const out = copy(p.event);
+          out.score = s;
+          out.label = s >= threshold ? 1 : 0;
+          out.model = name;
+          out.version = version;
+          subscriber.next(out as Scored<T>);
         }
         Object.assign(record, saved);
       };
