@@ -13,6 +13,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { mulberry32 } from '../models/synthetic.ts';
 
 const { values } = parseArgs({
   options: {
@@ -25,15 +26,7 @@ const { values } = parseArgs({
 });
 const total = Number(values.events);
 const cards = Number(values.cards);
-let state = Number(values.seed) >>> 0;
-/** mulberry32 */
-function rand(): number {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(Number(values.seed));
 const pick = (n: number) => Math.floor(rand() * n);
 const cents = (x: number) => Math.round(x * 100) / 100;
 

@@ -1,14 +1,7 @@
+import { mulberry32 } from '../../models/synthetic.ts';
+
 /** A seeded PRNG (mulberry32): the same seed gives the same events on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = mulberry32;
 
 /**
  * JSON lines of card events with out-of-order arrival (up to `jitter` ms), a share of very late
@@ -16,7 +9,7 @@ export function prng(seed: number): () => number {
  */
 export function eventLines(n: number, options: { seed?: number; keys?: number; jitter?: number; bad?: boolean } = {}): string[] {
   const { seed = 1, keys = 50, jitter = 8000, bad = false } = options;
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const lines: string[] = [];
   let now = 1_700_000_000_000;
   for (let i = 0; i < n; i++) {
