@@ -52,6 +52,8 @@ program
   .option('--batch-size <n>', 'records per source read', positiveInt)
   .option('--online <uri>', 'online feature store: redis://host:port[/db] or memory: (default memory:)')
   .option('--offline <uri>', 'offline feature store: postgres://user@host:port/db or pglite:<dir> (default pglite:data/pglite)')
+  .option('--registry <uri>', "model registry for score('registry:NAME'): postgres://… or pglite:<dir> (default pglite:data/pglite)")
+  .option('--artifacts <dir>', 'model artifact directory (default data/models)')
   .option('--checkpoint-dir <dir>', 'save state and positions here and resume from them after a crash')
   .option('--checkpoint-interval <duration>', 'checkpoint this often, e.g. 10s (default 10s)')
   .option('--checkpoint-every <n>', 'also checkpoint every n events', positiveInt)

@@ -6,6 +6,8 @@ import { runTopology, type RunStats } from '../engine/runtime.ts';
 import { featureStore, type RtmlFeatureStore } from '../connectors/features/featureStore.ts';
 import { DEFAULT_OFFLINE, DEFAULT_ONLINE, offlineStoreFromUri, onlineStoreFromUri } from '../connectors/features/uri.ts';
 import { sinkFromUri, sourceFromUri } from '../connectors/uri.ts';
+import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY } from '../models/registry/index.ts';
+import { registryModels } from './modelProvider.ts';
 import { loadTopology } from './loadTopology.ts';
 import { progressBar } from './progress.ts';
 
@@ -21,6 +23,9 @@ export interface RunCommandOptions {
   /** Feature stores materialize() writes to. */
   online?: string;
   offline?: string;
+  /** The model registry score('registry:NAME') loads from. */
+  registry?: string;
+  artifacts?: string;
   checkpointDir?: string;
   checkpointInterval?: string;
   checkpointEvery?: number;
@@ -108,6 +113,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   process.once('SIGTERM', stop);
   const bar = progressBar(options.progress);
   const features = extras.features ? extras.features(controller.signal) : featureStoreFor(options, controller.signal);
+  const models = registryModels(options.registry ?? DEFAULT_REGISTRY, options.artifacts ?? DEFAULT_ARTIFACTS, (line) => process.stderr.write(`${line}\n`));
   let stats: RunStats;
   try {
     stats = await runTopology(topology, {
@@ -121,12 +127,14 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
       batchSize: options.batchSize,
       checkpoint,
       features,
+      models,
       defaultSink: extras.defaultSink,
       onProgress: (p) => bar.update(p),
       warn: (m) => process.stderr.write(`rtml: ${m}\n`),
     });
   } finally {
     bar.stop();
+    await models.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }

@@ -2,6 +2,7 @@ import { RtmlError } from './errors.ts';
 import type { Stateful } from './checkpoint.ts';
 import type { FeatureTable } from './featureTable.ts';
 import type { FeatureView, FeatureWriter } from './features.ts';
+import type { ModelProvider } from './models.ts';
 import type { RecordKey } from './io.ts';
 
 /** What became of one input event; every event ends in exactly one (SEMANTICS.md, bad input). */
@@ -66,6 +67,15 @@ export interface OperatorHost {
    */
   blockEventTimeOperators(operator: string): void;
   readonly upstreamBarrier: string | undefined;
+  /**
+   * Runs `prepare` (loading a model, say) once before any input is read; a failure stops the start.
+   * What it returns is closed when the run ends.
+   */
+  onStart(prepare: () => Promise<{ close(): Promise<void> }>): void;
+  /** The run's model provider (the model registry), for models named in a topology. */
+  models(what: string): ModelProvider;
+  /** A line for the run's report (stderr), such as what shadow models scored. */
+  report(message: string): void;
   /** The late side output named by a window's `late` option (undefined: count and drop). */
   lateOutput(sink: string | undefined, operatorId: string): LateOutput;
   /** Where materialize() writes a view's rows (the run's feature store). */

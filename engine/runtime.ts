@@ -8,6 +8,7 @@ import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
 import { FeatureTable } from './featureTable.ts';
 import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from './features.ts';
+import type { ModelProvider } from './models.ts';
 import type { InputRecord, SinkConnector, SinkWriter, SourceConnector, SourceOpenOptions } from './io.ts';
 import { Lane, timeReader, type DeclaredSource } from './lanes.ts';
 import { callerLocation } from './location.ts';
@@ -23,6 +24,8 @@ export interface RunOptions {
   features?: FeatureStore;
   /** Binds every sink(...) the topology uses and `sinks` does not (backfill: a discarding sink). */
   defaultSink?: SinkConnector;
+  /** Where score('registry:NAME') finds models (the model registry). */
+  models?: ModelProvider;
   from?: 'earliest' | 'latest';
   /** Replay: a range of every source (bounded input). */
   range?: SourceOpenOptions['range'];
@@ -117,6 +120,7 @@ export class TopologyRun implements OperatorHost {
   private checkpointer: Checkpointer | undefined;
   /** Operators that batch (score): flushed after each burst of input, and before checkpoints. */
   private readonly burstEndHooks: (() => void)[] = [];
+  private readonly startHooks: (() => Promise<{ close(): Promise<void> }>)[] = [];
   /** Set while subscribing the chain below an operator that batches (see blockEventTimeOperators). */
   upstreamBarrier: string | undefined = undefined;
   /** Tables read by enrich(): committed after each input event. */
@@ -188,6 +192,19 @@ export class TopologyRun implements OperatorHost {
 
   get baseDir(): string {
     return this.options.baseDir ?? process.cwd();
+  }
+
+  onStart(prepare: () => Promise<{ close(): Promise<void> }>): void {
+    this.startHooks.push(prepare);
+  }
+
+  models(what: string): ModelProvider {
+    if (!this.options.models) throw new RtmlError('RTML_E_BINDING', `${what} names a registered model, but this run has no model registry (rtml run --registry URI)`);
+    return this.options.models;
+  }
+
+  report(message: string): void {
+    this.warn(message);
   }
 
   onBurstEnd(flush: () => void): void {
@@ -392,6 +409,7 @@ export class TopologyRun implements OperatorHost {
     const saved = this.checkpointer?.load(this.bindings(), this.states);
     const opened: { close(): Promise<void> }[] = [];
     try {
+      for (const prepare of this.startHooks) opened.push(await prepare());
       for (const [name, connector] of Object.entries(this.sinks)) {
         const writer = await connector.open({ resume: saved?.sinks[name] });
         opened.push(writer);

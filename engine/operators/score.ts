@@ -7,6 +7,7 @@ import { SyncOnnxSession } from '../../models/syncSession.ts';
 import { currentHost } from '../context.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
 import type { RecordKey } from '../io.ts';
+import type { ModelHandle, ModelRouting, ScoringModel } from '../models.ts';
 import { callerLocation } from '../location.ts';
 import { extender } from './extend.ts';
 
@@ -28,6 +29,9 @@ export interface ScoreOptions<T> {
   /** The name results carry (default the file name without .onnx). */
   name?: string;
 }
+
+/** A model named `registry:NAME` comes from the run's model registry and follows its routing. */
+const REGISTRY = 'registry:';
 
 /** The event with its prediction. */
 export type Scored<T> = T & { score: number; label: 0 | 1; model: string; version: string };
@@ -72,25 +76,63 @@ export function score<T>(model: string, options: ScoreOptions<T>): OperatorFunct
   return (source) =>
     new Observable<Scored<T>>((subscriber) => {
       const host = currentHost(what);
-      const path = [host.baseDir, process.cwd()].map((d) => resolve(d, model)).find((p) => existsSync(p));
-      if (!path) throw new RtmlError('RTML_E_MODEL', `${what}: model file not found`);
-      const bytes = readFileSync(path);
-      loadOnnxModel(bytes, { features: features.map((f) => f.name), name: path });
-      const session = new SyncOnnxSession(bytes, features.length);
-      const name = options.name ?? basename(path, '.onnx');
-      const version = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
       const F = features.length;
+      const names = features.map((f) => f.name);
+      let routing: () => ModelRouting;
+      let name: string;
+      if (model.startsWith(REGISTRY)) {
+        name = model.slice(REGISTRY.length);
+        let handle: ModelHandle | undefined;
+        routing = () => handle!.current(); // opened before any input is read
+        host.onStart(async () => (handle = await host.models(what).open(name, names)));
+      } else {
+        const path = [host.baseDir, process.cwd()].map((d) => resolve(d, model)).find((p) => existsSync(p));
+        if (!path) throw new RtmlError('RTML_E_MODEL', `${what}: model file not found`);
+        const bytes = readFileSync(path);
+        loadOnnxModel(bytes, { features: names, name: path });
+        const session = new SyncOnnxSession(bytes, F);
+        const file: ScoringModel = { version: createHash('sha256').update(bytes).digest('hex').slice(0, 12), featureCount: F, score: (v, rows) => session.score(v, rows) };
+        const fixed: ModelRouting = { serving: () => file, shadows: [] };
+        name = basename(path, '.onnx');
+        routing = () => fixed;
+      }
+      if (options.name !== undefined) name = options.name;
       const values = new Float32Array(maxBatch * F);
+      const gathered = new Float32Array(maxBatch * F);
+      const shadowStats = new Map<string, { scored: number; disagreed: number }>();
       const pending: Pending[] = [];
       const record = host.record;
+
+      /** Scores the batch with its serving versions (several under an A/B split) and its shadows. */
+      const scoreBatch = (batch: Pending[]): { scores: Float32Array; models: ScoringModel[] } => {
+        const route = routing();
+        const models = batch.map((p) => route.serving(String(p.key ?? '')));
+        const scores = new Float32Array(batch.length);
+        for (const m of new Set(models)) {
+          let rows = 0;
+          for (let i = 0; i < batch.length; i++) {
+            if (models[i] === m) gathered.set(values.subarray(i * F, i * F + F), rows++ * F);
+          }
+          const out = m.score(gathered, rows);
+          for (let i = 0, r = 0; i < batch.length; i++) if (models[i] === m) scores[i] = out[r++]!;
+        }
+        for (const shadow of route.shadows) {
+          const out = shadow.score(values, batch.length);
+          const stats = shadowStats.get(shadow.version) ?? { scored: 0, disagreed: 0 };
+          for (let i = 0; i < batch.length; i++) if (out[i]! >= threshold !== scores[i]! >= threshold) stats.disagreed++;
+          stats.scored += batch.length;
+          shadowStats.set(shadow.version, stats);
+        }
+        return { scores, models };
+      };
 
       const flush = (): void => {
         if (pending.length === 0) return;
         const batch = pending.splice(0);
-        let scores: Float32Array | undefined;
+        let result: { scores: Float32Array; models: ScoringModel[] } | undefined;
         let failure: string | undefined;
         try {
-          scores = session.score(values, batch.length);
+          result = scoreBatch(batch);
         } catch (err) {
           failure = errorMessage(err);
         }
@@ -102,16 +144,16 @@ export function score<T>(model: string, options: ScoreOptions<T>): OperatorFunct
           record.source = p.source;
           record.partition = p.partition;
           record.offset = p.offset;
-          if (scores === undefined) {
+          if (result === undefined) {
             host.deadLetter(`${what}: the model failed: ${failure}`, { source: p.source, partition: p.partition, offset: p.offset, time: p.time, value: p.event });
             continue;
           }
-          const s = scores[i]!;
+          const s = result.scores[i]!;
           const out = copy(p.event);
           out.score = s;
           out.label = s >= threshold ? 1 : 0;
           out.model = name;
-          out.version = version;
+          out.version = result.models[i]!.version;
           subscriber.next(out as Scored<T>);
         }
         Object.assign(record, saved);
@@ -143,6 +185,9 @@ export function score<T>(model: string, options: ScoreOptions<T>): OperatorFunct
         error: (err) => subscriber.error(err),
         complete: () => {
           flush();
+          for (const [version, { scored, disagreed }] of shadowStats) {
+            host.report(`${what}: shadow ${name} ${version} scored ${scored} event(s), its label differed on ${disagreed}`);
+          }
           subscriber.complete();
         },
       });

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { registryModels } from '../cli/modelProvider.ts';
+import { InputRecord, type SourceConnector } from '../engine/io.ts';
+import type { ModelProvider } from '../engine/models.ts';
+import { defineTopology, keyBy, score } from '../engine/index.ts';
+import { runTopology } from '../engine/runtime.ts';
+import { openRegistry } from '../models/registry/index.ts';
+import { POSTGRES_URI } from './support/features.ts';
+import { memorySink, memorySource } from './support/memory.ts';
+import { cleanModels, uniqueModel, writeModel } from './support/registry.ts';
+
+/** A live source releasing `total` events, `step` every 10 ms; ids count up, keys cycle over 40 cards. */
+function trickle(total: number, step: number): SourceConnector {
+  return {
+    uri: 'trickle:',
+    async open() {
+      let released = 0;
+      let next = 0;
+      const timer = setInterval(() => (released = Math.min(total, released + step)), 10);
+      return {
+        partitions: [0],
+        async read(_p, max) {
+          const out: InputRecord[] = [];
+          for (; out.length < max && next < released; next++) {
+            out.push(new InputRecord(next, { id: next, card: `c${next % 40}`, t: next, x0: (next % 7) / 7, x1: (next % 5) / 5, x2: (next % 3) / 3 }));
+          }
+          return out;
+        },
+        progress: () => undefined,
+        async close() {
+          clearInterval(timer);
+        },
+      };
+    },
+  };
+}
+
+const topology = defineTopology('registry-scoring', ({ source, sink }) =>
+  source('events', { time: 't' }).pipe(keyBy('card'), score('registry:MODEL', { features: ['x0', 'x1', 'x2'], maxBatch: 32 }), sink('out')),
+);
+
+async function setUp(t: TestContext) {
+  const name = uniqueModel('scoring');
+  cleanModels(t, name);
+  const dir = mkdtempSync(join(tmpdir(), 'rtml-score-registry-'));
+  const artifacts = join(dir, 'artifacts');
+  const registry = openRegistry(POSTGRES_URI, artifacts);
+  t.after(() => registry.close());
+  await registry.register(name, writeModel(dir, 'a.onnx', { seed: 1 }), { stage: 'production' });
+  await registry.register(name, writeModel(dir, 'b.onnx', { seed: 2 }));
+  const logs: string[] = [];
+  const models = registryModels(POSTGRES_URI, artifacts, (line) => logs.push(line));
+  // The topology names its model 'registry:MODEL'; the provider maps that name to this test's model.
+  const provider = { open: (_: string, features: readonly string[]) => models.open(name, features), close: () => models.close() };
+  return { name, registry, provider, logs };
+}
+
+async function live(provider: ModelProvider & { close(): Promise<void> }, during: () => Promise<void>, total = 1500) {
+  const out = memorySink();
+  const warnings: string[] = [];
+  const controller = new AbortController();
+  const running = runTopology(topology, { sources: { events: trickle(total, 20) }, sinks: { out: out.connector }, models: provider, follow: true, signal: controller.signal, pollInterval: 5, warn: (m) => warnings.push(m) });
+  await during();
+  while (out.values.length < total) await new Promise((r) => setTimeout(r, 20));
+  controller.abort();
+  await running;
+  await provider.close();
+  return { rows: out.json(), warnings };
+}
+
+describe("score('registry:…')", () => {
+  it('picks up a promotion without restart: every event scored once, by v1 then v2, never back', async (t) => {
+    const { name, registry, provider, logs } = await setUp(t);
+    const { rows } = await live(provider, async () => {
+      await new Promise((r) => setTimeout(r, 250));
+      await registry.promote(name, 2, 'production');
+    });
+    assert.deepEqual(rows.map((r) => r.id), Array.from({ length: 1500 }, (_, i) => i));
+    const versions = rows.map((r) => r.version);
+    const firstV2 = versions.indexOf('v2');
+    assert.ok(firstV2 > 0, 'some events were scored by v1 before the promotion');
+    assert.ok(versions.slice(firstV2).every((v) => v === 'v2'), 'after the swap, only v2');
+    assert.ok(versions.slice(0, firstV2).every((v) => v === 'v1'));
+    assert.match(logs.join('\n'), new RegExp(`model ${name}: now serving revision \\d+ \\(production v2\\)`));
+  });
+
+  it('splits entities between versions by their key, deterministically', async (t) => {
+    const { name, registry, provider } = await setUp(t);
+    await registry.ab(name, [{ version: 1, percent: 50 }, { version: 2, percent: 50 }]);
+    const { rows } = await live(provider, async () => {}, 400);
+    const byCard = new Map<string, Set<unknown>>();
+    for (const r of rows) byCard.set(r.card as string, (byCard.get(r.card as string) ?? new Set()).add(r.version));
+    assert.ok([...byCard.values()].every((v) => v.size === 1), 'one version per card');
+    const used = new Set(rows.map((r) => r.version));
+    assert.deepEqual([...used].sort(), ['v1', 'v2']);
+  });
+
+  it('scores shadow versions beside the serving one and reports them, never returning their scores', async (t) => {
+    const { name, registry, provider } = await setUp(t);
+    await registry.shadow(name, [2]);
+    const out = memorySink();
+    const warnings: string[] = [];
+    const events = Array.from({ length: 100 }, (_, i) => ({ id: i, card: `c${i % 9}`, t: i, x0: (i % 7) / 7, x1: (i % 5) / 5, x2: (i % 3) / 3 }));
+    await runTopology(topology, { sources: { events: memorySource([events]) }, sinks: { out: out.connector }, models: provider, warn: (m) => warnings.push(m) });
+    await provider.close();
+    assert.ok(out.json().every((r) => r.version === 'v1'));
+    assert.match(warnings.join('\n'), /shadow MODEL v2 scored 100 event\(s\), its label differed on \d+/);
+  });
+});
