@@ -16,8 +16,9 @@ reachable() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 rtml() { node bin/rtml.mjs "$@"; }
 ONLINE=memory:
 OFFLINE="pglite:$DATA/pglite"
+REGISTRY="pglite:$DATA/registry"
 if reachable 6379; then ONLINE=redis://127.0.0.1:6379; fi
-if reachable 5432; then OFFLINE=postgres://postgres@127.0.0.1:5432/test; fi
+if reachable 5432; then OFFLINE=postgres://postgres@127.0.0.1:5432/test; REGISTRY=$OFFLINE; fi
 
 echo "== generating 100,000 card transactions (and their fraud labels)"
 node --import tsx demo/generate.ts --events 100000 --cards 500 --labels "$DATA/labels.jsonl" > "$DATA/transactions.jsonl"
@@ -57,15 +58,17 @@ FEATURES=amount,card_minute__n,card_minute__total,card_minute__uniq,card_minute_
 echo "== rtml train: without the window features (amount only), then with them"
 rtml train --data "$DATA/fraud-train.csv" --label is_fraud --features amount --out "$DATA/amount-only.onnx"
 rtml train --data "$DATA/fraud-train.csv" --label is_fraud --features "$FEATURES" --out "$DATA/fraud.onnx"
+echo "== rtml models register fraud (model registry: $REGISTRY), promoted to production"
+rtml models register fraud "$DATA/fraud.onnx" --stage production --registry "$REGISTRY" --artifacts "$DATA/models"
 
 echo "== rtml run topologies/fraud.ts: every payment enriched and scored; predictions to log:$DATA/predictions"
 echo "   (a consumer, rtml log cat --follow, prints the flagged ones as they arrive)"
 timeout 300 node bin/rtml.mjs log cat "log:$DATA/predictions" --follow 2>/dev/null \
   | grep --line-buffered '"label":1' | head -n 8 | cut -c1-240 &
 CONSUMER=$!
-RTML_FRAUD_MODEL="$DATA/fraud.onnx" rtml run topologies/fraud.ts \
+rtml run topologies/fraud.ts \
   --source "transactions=log:$DATA/transactions" --sink "predictions=log:$DATA/predictions" \
-  --online "$ONLINE" --offline "$OFFLINE" --no-progress
+  --online "$ONLINE" --offline "$OFFLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --no-progress
 wait "$CONSUMER"
 # The consumer's reader is still following the topic: stop it.
 pkill -INT -f "log cat log:$DATA/predictions --follow" || true
