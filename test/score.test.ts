@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { aggregate, count, defineTopology, keyBy, score, tumbling, window } from '../engine/index.ts';
+import type { ModelProvider } from '../engine/models.ts';
 import { runTopology } from '../engine/runtime.ts';
 import { predictProbability, trainGbdt } from '../models/gbdt.ts';
 import { gbdtToOnnx } from '../models/onnxExport.ts';
@@ -77,5 +78,25 @@ describe('score()', () => {
     const corrupt = join(mkdtempSync(join(tmpdir(), 'rtml-score-')), 'bad.onnx');
     writeFileSync(corrupt, 'not a model');
     await assert.rejects(start(['x0', 'x1', 'x2', 'x3'], corrupt), /bad\.onnx/);
+  });
+
+  it('a model that fails at run time dead-letters the events of its batch and the run goes on', async () => {
+    let calls = 0;
+    const flaky: ModelProvider = {
+      async open() {
+        const model = { version: 'v9', featureCount: 4, score: (_v: Float32Array, rows: number) => (++calls === 2 ? (() => { throw new Error('ORT exploded'); })() : new Float32Array(rows).fill(0.7)) };
+        return { current: () => ({ serving: () => model, shadows: [] }), close: async () => {} };
+      },
+    };
+    const t = defineTopology('flaky', ({ source, sink }) => source('events', { time: 't' }).pipe(keyBy('k'), score('registry:m', { features: ['x0', 'x1', 'x2', 'x3'], maxBatch: 10 }), sink('out')));
+    const out = memorySink();
+    const dlq = memorySink();
+    const input = events.slice(0, 30).map((e) => ({ ...e, x2: e.x2 ?? 0 }));
+    const stats = await runTopology(t, { sources: { events: memorySource([input]) }, sinks: { out: out.connector, dlq: dlq.connector }, models: flaky, batchSize: 100 });
+    assert.deepEqual(out.json().map((r) => r.id), [...Array(10).keys(), ...Array.from({ length: 10 }, (_, i) => 20 + i)]);
+    assert.equal(dlq.json().length, 10);
+    assert.match(dlq.json()[0]!.reason as string, /the model failed: ORT exploded/);
+    assert.deepEqual(dlq.json().map((d) => d.offset), Array.from({ length: 10 }, (_, i) => 10 + i));
+    assert.deepEqual([stats.in, stats.processed, stats.deadLettered], [30, 20, 10]);
   });
 });
