@@ -47,15 +47,18 @@ interface Pending {
 
 /**
  * Scores each event with an ONNX model (input `features` [N, F], output `score` [N, 1]) and emits
- * it with `{ score, label, model, version }`.
+ * it with `{ score, label, model, version }`. `model` is a .onnx path (beside the topology file, else
+ * in the working directory) or `registry:NAME`: the run's model registry, whose routing
+ * (production, an A/B split by the stream's key, shadows) is followed live.
  *
  * 1. Feature vectors are built in the declared order; a missing, NaN or non-numeric value takes the
  *    feature's `default`, else the event goes to the dead-letter output naming the feature.
  * 2. Events are scored in micro-batches (up to `maxBatch`, or what arrived in the current burst of
  *    input): results and their order are those of scoring one by one. Results carry their event's
  *    key and time downstream.
- * 3. The model is loaded once per run and validated at start (its input width must equal the
- *    feature list). A model call that fails dead-letters the batch's events with the reason.
+ * 3. Models are loaded once per run and validated at start (input width and names must match the
+ *    feature list). A routing change is swapped in between two batches, so no event is scored twice
+ *    or skipped. A model call that fails dead-letters the batch's events with the reason.
  * 4. Event-time windows cannot follow it (their watermark would pass events still in the batch).
  */
 export function score<T>(model: string, options: ScoreOptions<T>): OperatorFunction<T, Scored<T>> {
@@ -107,14 +110,20 @@ export function score<T>(model: string, options: ScoreOptions<T>): OperatorFunct
       const scoreBatch = (batch: Pending[]): { scores: Float32Array; models: ScoringModel[] } => {
         const route = routing();
         const models = batch.map((p) => route.serving(String(p.key ?? '')));
-        const scores = new Float32Array(batch.length);
-        for (const m of new Set(models)) {
-          let rows = 0;
-          for (let i = 0; i < batch.length; i++) {
-            if (models[i] === m) gathered.set(values.subarray(i * F, i * F + F), rows++ * F);
+        const serving = new Set(models);
+        let scores: Float32Array;
+        if (serving.size === 1) scores = models[0]!.score(values, batch.length);
+        else {
+          scores = new Float32Array(batch.length);
+          for (const m of serving) {
+            // An A/B split: each version scores its own rows, gathered together.
+            let rows = 0;
+            for (let i = 0; i < batch.length; i++) {
+              if (models[i] === m) gathered.set(values.subarray(i * F, i * F + F), rows++ * F);
+            }
+            const out = m.score(gathered, rows);
+            for (let i = 0, r = 0; i < batch.length; i++) if (models[i] === m) scores[i] = out[r++]!;
           }
-          const out = m.score(gathered, rows);
-          for (let i = 0, r = 0; i < batch.length; i++) if (models[i] === m) scores[i] = out[r++]!;
         }
         for (const shadow of route.shadows) {
           const out = shadow.score(values, batch.length);
