@@ -5,7 +5,7 @@ import pg from 'pg';
 import { trainGbdt } from '../../models/gbdt.ts';
 import { gbdtToOnnx } from '../../models/onnxExport.ts';
 import { xorData } from '../../models/synthetic.ts';
-import { POSTGRES_URI } from './features.ts';
+import { POSTGRES_URI, uniqueView } from './features.ts';
 
 /** Real ONNX models for the registry tests: a small GBDT on synthetic data, exported as `rtml train` does. */
 
@@ -31,13 +31,8 @@ export function writeModel(dir: string, file: string, content: ModelSpec | Uint8
   return path;
 }
 
-let counter = 0;
-const run = `${process.pid.toString(36)}${Date.now().toString(36)}`;
-
-/** A model name no other test (or test run) uses. */
-export function uniqueModel(prefix: string): string {
-  return `t_${prefix}_${run}_${counter++}`;
-}
+/** A model name no other test (or test run) uses: `t_<prefix>_<run>_<n>`, as views are named. */
+export const uniqueModel = uniqueView;
 
 /** Deletes the models' versions, routing and events from Postgres after the test. */
 export function cleanModels(t: TestContext, ...names: string[]): void {
