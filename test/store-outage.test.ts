@@ -40,6 +40,15 @@ async function hashes(uri: string, view: string): Promise<Record<string, Record<
   return out;
 }
 
+async function firstWrite(uri: string, view: string): Promise<void> {
+  const redis = new Redis(uri);
+  try {
+    while ((await redis.keys(`rtml:fv:${view}:*`)).length === 0) await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    redis.disconnect();
+  }
+}
+
 describe('feature store outage', () => {
   it('Redis down mid-run: the run retries, catches up, and loses nothing', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'rtml-outage-'));
@@ -61,7 +70,9 @@ describe('feature store outage', () => {
     await server.start();
     t.after(() => server.stop());
     const faulty = run(join(dir, 'outage.ts'), topic, server.uri);
-    await new Promise((r) => setTimeout(r, 1200));
+    // Stop Redis once the run is writing to it, not after a fixed delay: start-up time varies
+    // (a cold tsx cache in a fresh clone takes seconds) and the outage must fall inside the run.
+    await firstWrite(server.uri, outage);
     await server.stop();
     await new Promise((r) => setTimeout(r, 1500));
     await server.start();
