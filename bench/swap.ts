@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { registryModels } from '../cli/modelProvider.ts';
+import { registryModels } from '../models/registry/provider.ts';
 import { InputRecord, type SinkConnector, type SourceConnector } from '../engine/io.ts';
 import { defineTopology, keyBy, score } from '../engine/index.ts';
 import { runTopology } from '../engine/runtime.ts';

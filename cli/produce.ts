@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
-import { hasField, loadSchema, schemaDefinition, schemaViolation, timeFieldScale, timestampField } from '../engine/avro.ts';
+import { loadSchema, schemaDefinition } from '../engine/avro.ts';
+import { eventEncoder } from '../connectors/log/eventEncoder.ts';
 import { errorMessage, RtmlError } from '../engine/errors.ts';
 import { EventLog } from '../connectors/log/eventLog.ts';
 import { parseUri } from '../connectors/uri.ts';
@@ -20,12 +21,7 @@ export async function produceCommand(uri: string, options: ProduceOptions): Prom
   const { scheme, path } = parseUri(uri, 'produce');
   if (scheme !== 'log') throw new RtmlError('RTML_E_USAGE', `produce writes to the embedded log: use log:<dir>/<topic>, not ${uri}`);
   const type = loadSchema(options.schema, [process.cwd()], `--schema ${options.schema}`);
-  if (!hasField(type, options.key)) throw new RtmlError('RTML_E_USAGE', `--key ${options.key}: the schema ${type.name ?? ''} has no such field`);
-  const timeField = options.time ?? timestampField(type) ?? (hasField(type, 'ts') ? 'ts' : undefined);
-  if (options.time !== undefined && !hasField(type, options.time)) {
-    throw new RtmlError('RTML_E_USAGE', `--time ${options.time}: the schema ${type.name ?? ''} has no such field`);
-  }
-  const scale = timeField === undefined ? 1 : timeFieldScale(type, timeField);
+  const encode = eventEncoder(type, options.key, options.time, { key: '--key', time: '--time' });
 
   const log = EventLog.openOrCreate(path, options.partitions);
   for (const tail of log.recovered) {
@@ -51,22 +47,12 @@ export async function produceCommand(uri: string, options: ProduceOptions): Prom
         reject(`invalid JSON: ${errorMessage(err)}`);
         continue;
       }
-      const violation = schemaViolation(type, value);
-      if (violation !== undefined) {
-        reject(`schema ${type.name ?? ''} mismatch: ${violation}`);
+      const event = encode(value);
+      if ('reason' in event) {
+        reject(event.reason);
         continue;
       }
-      const key = value[options.key];
-      if (typeof key !== 'string' && typeof key !== 'number') {
-        reject(`key field '${options.key}' is ${key === null ? 'null' : typeof key}, not a string or number`);
-        continue;
-      }
-      const time = timeField === undefined ? Date.now() : (value[timeField] as number) * scale;
-      if (!Number.isFinite(time)) {
-        reject(`event time field '${timeField}' is ${JSON.stringify(value[timeField!])}, not a number`);
-        continue;
-      }
-      log.append(String(key), time, schemaId, type.toBuffer(value));
+      log.append(event.key, event.time, schemaId, event.payload);
       appended++;
     }
   } finally {

@@ -7,7 +7,7 @@ import { featureStore, type RtmlFeatureStore } from '../connectors/features/feat
 import { DEFAULT_OFFLINE, DEFAULT_ONLINE, offlineStoreFromUri, onlineStoreFromUri } from '../connectors/features/uri.ts';
 import { sinkFromUri, sourceFromUri } from '../connectors/uri.ts';
 import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY } from '../models/registry/index.ts';
-import { registryModels } from './modelProvider.ts';
+import { registryModels } from '../models/registry/provider.ts';
 import { loadTopology } from './loadTopology.ts';
 import { progressBar } from './progress.ts';
 

@@ -22,9 +22,42 @@ export const ErrorCodes = {
   RTML_E_TRAIN: 'model training problem',
   RTML_E_MODEL: 'bad model file',
   RTML_E_REGISTRY: 'model registry problem',
+  RTML_E_HTTP_JSON: 'request body is not valid JSON',
+  RTML_E_HTTP_REQUEST: 'bad request',
+  RTML_E_HTTP_UNAUTHORIZED: 'missing or invalid credentials',
+  RTML_E_HTTP_FORBIDDEN: 'credentials lack the scope this route needs',
+  RTML_E_HTTP_NOT_FOUND: 'no such route',
+  RTML_E_HTTP_METHOD: 'method not allowed on this route',
+  RTML_E_HTTP_TIMEOUT: 'request not received in time',
+  RTML_E_HTTP_TOO_LARGE: 'request body over the limit',
+  RTML_E_HTTP_MEDIA_TYPE: 'unsupported content type',
+  RTML_E_HTTP_RATE_LIMIT: 'rate limit exceeded',
+  RTML_E_UNKNOWN_MODEL: 'no such model or version',
+  RTML_E_FEATURE: 'missing or ill-typed feature',
+  RTML_E_EVENT: 'event rejected by the source schema',
+  RTML_E_UNAVAILABLE: 'not ready to serve',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
+
+/** The HTTP status `rtml serve` answers with for an error of each code; anything else is a 500. */
+export const HttpStatus: Partial<Record<ErrorCode, number>> = {
+  RTML_E_HTTP_JSON: 400,
+  RTML_E_HTTP_REQUEST: 400,
+  RTML_E_HTTP_UNAUTHORIZED: 401,
+  RTML_E_HTTP_FORBIDDEN: 403,
+  RTML_E_HTTP_NOT_FOUND: 404,
+  RTML_E_UNKNOWN_MODEL: 404,
+  RTML_E_HTTP_METHOD: 405,
+  RTML_E_HTTP_TIMEOUT: 408,
+  RTML_E_HTTP_TOO_LARGE: 413,
+  RTML_E_HTTP_MEDIA_TYPE: 415,
+  RTML_E_FEATURE: 422,
+  RTML_E_EVENT: 422,
+  RTML_E_HTTP_RATE_LIMIT: 429,
+  RTML_E_UNAVAILABLE: 503,
+  RTML_E_STORE: 503,
+};
 
 export class RtmlError extends Error {
   readonly code: ErrorCode;

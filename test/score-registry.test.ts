@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { registryModels } from '../cli/modelProvider.ts';
+import { registryModels } from '../models/registry/provider.ts';
 import { InputRecord, type SourceConnector } from '../engine/io.ts';
 import type { ModelProvider } from '../engine/models.ts';
 import { defineTopology, keyBy, score } from '../engine/index.ts';

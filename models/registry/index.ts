@@ -8,3 +8,4 @@ export { CHANNEL } from './schema.ts';
 export type { ModelVersion, RoutingEvent } from './store.ts';
 export type { Stage } from './transitions.ts';
 export type { RoutingWatch, WatchOptions } from './watch.ts';
+export { registryModels, type RegistryModel, type RegistryModelHandle, type RegistryModelProvider, type RegistryRouting } from './provider.ts';
