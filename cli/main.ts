@@ -15,6 +15,7 @@ import {
 import { featuresVerifyCommand } from './verify.ts';
 import { produceCommand } from './produce.ts';
 import { runCommand } from './run.ts';
+import { keysCreateCommand, rateOption, serveCommand, sizeOption } from './serve.ts';
 import { trainCommand } from './train.ts';
 
 function collect(value: string, previous: string[]): string[] {
@@ -198,6 +199,37 @@ registryOptions(
 registryOptions(models.command('routing').description("a model's current routing").argument('<name>', 'model name').option('--json', 'as JSON', false)).action(
   async (name: string, options) => void (await modelsRoutingCommand(name, options)),
 );
+
+program
+  .command('serve')
+  .description('HTTP and WebSocket scoring with the registry\'s models and online features (also the Open Inference Protocol v2)')
+  .option('--port <n>', 'port (0 picks a free one)', nonNegativeInt, 8000)
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .option('--online <uri>', 'online feature store for requests naming an entity: redis://host:port[/db]', 'redis://127.0.0.1:6379')
+  .option('--registry <uri>', 'model registry: postgres://… or pglite:<dir> (default pglite:data/pglite)')
+  .option('--artifacts <dir>', 'model artifact directory (default data/models)')
+  .option('--model <name>', 'serve only this model (repeatable; default every model in the registry)', collect, [])
+  .option('--ingest <name=uri>', 'POST /events/NAME appends to log:<dir>/<topic>?schema=<file.avsc>&key=<field> (repeatable)', collect, [])
+  .option('--api-keys <file>', 'require API keys from this file (rtml keys create); JWTs: set RTML_JWT_SECRET or --jwks-url')
+  .option('--jwks-url <url>', 'verify JWT bearer tokens against this JWKS')
+  .option('--jwt-issuer <iss>', 'required JWT issuer')
+  .option('--jwt-audience <aud>', 'required JWT audience')
+  .option('--open <scope>', 'scope needing no credentials: metrics, read, predict or ingest (repeatable)', collect, [])
+  .option('--rate <limit>', 'default per-client rate limit, e.g. 1000/s or 1000/s:2000 (burst)', rateOption)
+  .option('--max-body <size>', 'largest request body, e.g. 1mb', sizeOption, 1 << 20)
+  .option('--body-timeout <duration>', 'a request body must arrive within this', '10s')
+  .option('--threshold <x>', 'score at or above which label is 1', Number, 0.5)
+  .action(serveCommand);
+
+const keys = program.command('keys').description('API keys for rtml serve (stored hashed)');
+keys
+  .command('create')
+  .argument('<id>', 'name of the client')
+  .description('create a key, print it once, store its sha256')
+  .requiredOption('--file <keys.json>', 'key file (created when missing)')
+  .requiredOption('--scopes <list>', 'comma-separated: predict, read, ingest, metrics')
+  .option('--rate <limit>', 'its rate limit, e.g. 100/s or 100/s:200', rateOption)
+  .action(keysCreateCommand);
 
 const log = program.command('log').description('inspect the embedded log');
 log

@@ -1,0 +1,96 @@
+import { InvalidArgumentError } from 'commander';
+import { parseDuration } from '../engine/duration.ts';
+import { RtmlError } from '../engine/errors.ts';
+import { onlineStoreFromUri } from '../connectors/features/uri.ts';
+import { DEFAULT_ARTIFACTS } from '../models/registry/artifacts.ts';
+import { DEFAULT_REGISTRY } from '../models/registry/open.ts';
+import { registryModels } from '../models/registry/provider.ts';
+import { createApiKey } from '../serving/apiKeys.ts';
+import { IngestTopic } from '../serving/ingest.ts';
+import { parseRateLimit, type RateLimit } from '../serving/rateLimit.ts';
+import { startServer } from '../serving/server.ts';
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  online: string;
+  registry?: string;
+  artifacts?: string;
+  ingest: string[];
+  model: string[];
+  apiKeys?: string;
+  jwksUrl?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  open: string[];
+  rate?: RateLimit;
+  maxBody: number;
+  bodyTimeout: string;
+  threshold: number;
+}
+
+/** `100/s` or `100/s:300` (burst 300; default: one second's worth). */
+export function rateOption(value: string): RateLimit {
+  const m = /^(\d+(?:\.\d+)?)\/s(?::(\d+))?$/.exec(value);
+  if (m === null) throw new InvalidArgumentError('expected requests per second like 100/s or 100/s:300 (burst 300)');
+  const perSecond = Number(m[1]);
+  return parseRateLimit({ perSecond, burst: m[2] === undefined ? Math.max(1, Math.ceil(perSecond)) : Number(m[2]) }, 'rate');
+}
+
+/** Bytes: `65536`, `64kb`, `1mb`. */
+export function sizeOption(value: string): number {
+  const m = /^(\d+)(b|kb|mb)?$/i.exec(value);
+  if (m === null) throw new InvalidArgumentError('expected a size like 65536, 64kb or 1mb');
+  return Number(m[1]) * { b: 1, kb: 1024, mb: 1 << 20 }[(m[2] ?? 'b').toLowerCase() as 'b' | 'kb' | 'mb'];
+}
+
+/**
+ * `rtml serve`: starts the scoring server with the registry's models and runs until SIGINT or
+ * SIGTERM. A JWT secret is read from the environment (RTML_JWT_SECRET), never from the command
+ * line, where `ps` would show it.
+ */
+export async function serveCommand(options: ServeOptions): Promise<void> {
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const secret = process.env.RTML_JWT_SECRET;
+  const jwt = secret !== undefined || options.jwksUrl !== undefined ? { secret, jwksUrl: options.jwksUrl, issuer: options.jwtIssuer, audience: options.jwtAudience } : undefined;
+  const ingest: IngestTopic[] = [];
+  for (const binding of options.ingest) {
+    const at = binding.indexOf('=');
+    if (at < 1) throw new RtmlError('RTML_E_USAGE', `--ingest ${binding}: expected NAME=log:<dir>/<topic>?schema=<file.avsc>&key=<field>`);
+    ingest.push(new IngestTopic(binding.slice(0, at), binding.slice(at + 1)));
+  }
+  const server = await startServer({
+    port: options.port,
+    host: options.host,
+    models: registryModels(options.registry ?? DEFAULT_REGISTRY, options.artifacts ?? DEFAULT_ARTIFACTS, log),
+    only: options.model.length > 0 ? options.model : undefined,
+    online: onlineStoreFromUri(options.online),
+    ingest,
+    auth: { apiKeysFile: options.apiKeys, jwt, open: options.open },
+    rate: options.rate,
+    body: { maxBytes: options.maxBody, timeoutMs: parseDuration(options.bodyTimeout, '--body-timeout') },
+    threshold: options.threshold,
+    log,
+  });
+  const status = server.catalog.status();
+  log(`rtml: serving on http://${options.host}:${server.port} (models: ${status.models.map((m) => `${m.name} ${m.serving ?? `not served: ${m.reason}`}`).join(', ') || 'none'}${status.ready ? '' : `; not ready: ${status.reasons.join('; ')}`})`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  log('rtml: serve: stopped');
+}
+
+export interface KeyCreateOptions {
+  file: string;
+  scopes: string;
+  rate?: RateLimit;
+}
+
+/** `rtml keys create <id>`: prints the new key once; the file keeps only its sha256. */
+export function keysCreateCommand(id: string, options: KeyCreateOptions): void {
+  const key = createApiKey(options.file, { id, scopes: options.scopes.split(',').map((s) => s.trim()), rate: options.rate });
+  process.stdout.write(`${key}\n`);
+  process.stderr.write(`rtml: API key '${id}' written to ${options.file} (only its sha256); this is the only time it is shown\n`);
+}
