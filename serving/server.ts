@@ -1,7 +1,7 @@
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import { RtmlError, errorMessage } from '../engine/errors.ts';
 import type { OnlineStore } from '../connectors/features/stores.ts';
-import type { RegistryModelHandle, RegistryModelProvider } from '../models/registry/provider.ts';
+import type { RegistryModel, RegistryModelHandle, RegistryModelProvider } from '../models/registry/provider.ts';
 import type { Scope } from './apiKeys.ts';
 import { createAuthenticator, type AuthOptions, type Authenticator, type Principal } from './auth.ts';
 import { Batcher, type Prediction } from './batcher.ts';
@@ -42,7 +42,7 @@ export interface RunningServer {
 }
 
 /** What a route handler gets: the exchange and who is calling. */
-type Handler = (exchange: Exchange, principal: Principal) => void | Promise<void>;
+type Handler = (exchange: Exchange, principal: Principal, body: unknown) => void | Promise<void>;
 
 /**
  * `rtml serve`: HTTP and WebSocket scoring on uWebSockets.js. Every route goes through the same
@@ -84,7 +84,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     else limited(principal);
   }
 
+  /**
+   * Registers a route. A route with a body starts reading it at once (uWS delivers body chunks
+   * only to a reader attached inside the handler) while credentials are checked, which may take a
+   * JWKS round trip; the handler runs once both are there, with the body parsed (400 if not JSON).
+   */
   function route(method: 'get' | 'post', pattern: string, name: string, scope: Scope | null, params: number, handler: Handler): void {
+    const hasBody = method === 'post';
     app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
       const exchange = new Exchange(res, req, params);
       metrics.inFlight.inc();
@@ -92,31 +98,31 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         metrics.inFlight.dec();
         metrics.request(name, ex.model, ex.version, ex.aborted ? 499 : ex.status, (performance.now() - ex.started) / 1000);
       });
-      const run = (principal: Principal) => {
+      let principal: Principal | undefined;
+      let text: string | undefined;
+      const run = () => {
+        if (principal === undefined || (hasBody && text === undefined) || exchange.ended) return;
         try {
-          const pending = handler(exchange, principal);
+          const pending = handler(exchange, principal, hasBody ? parseJson(text!) : undefined);
           if (pending instanceof Promise) pending.catch((err: unknown) => exchange.fail(err));
         } catch (err) {
           exchange.fail(err);
         }
       };
-      if (scope === null) run(ANYONE);
-      else admit(exchange, scope, run);
+      if (hasBody) {
+        readBody(exchange, limits, timer, (body) => {
+          text = body;
+          run();
+        });
+      }
+      const admitted = (p: Principal) => {
+        principal = p;
+        run();
+      };
+      if (scope === null) admitted(ANYONE);
+      else admit(exchange, scope, admitted);
     });
   }
-
-  /** A handler of a JSON body: read (size limit, deadline), parsed (400), then handled. */
-  const withBody =
-    (handler: (exchange: Exchange, body: unknown, principal: Principal) => void | Promise<void>): Handler =>
-    (exchange, principal) =>
-      readBody(exchange, limits, timer, (text) => {
-        try {
-          const pending = handler(exchange, parseJson(text), principal);
-          if (pending instanceof Promise) pending.catch((err: unknown) => exchange.fail(err));
-        } catch (err) {
-          exchange.fail(err);
-        }
-      });
 
   /** The model a request names: 404 when the registry serves no such name. */
   async function servedModel(name: unknown): Promise<RegistryModelHandle> {
@@ -135,12 +141,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return handle;
   }
 
+  /** An explicit version: loaded once, then cached by the handle; 404 when the registry has no such version. */
+  async function versionOf(handle: RegistryModelHandle, name: string, text: string): Promise<RegistryModel> {
+    const number = versionNumber(text);
+    try {
+      return await handle.version(number);
+    } catch (err) {
+      const versions = await options.models.registry.list(name);
+      if (versions.some((v) => v.version === number)) throw err;
+      throw new RtmlError('RTML_E_UNKNOWN_MODEL', `model '${name}' has no version ${number} (versions: ${versions.map((v) => v.version).join(', ')})`);
+    }
+  }
+
   function labelVersion(exchange: Exchange, predictions: readonly Prediction[]): void {
     const first = predictions[0]?.version ?? '';
     exchange.version = predictions.every((p) => p.version === first) ? first : 'mixed';
   }
 
-  const predictBody = withBody(async (exchange, body) => {
+  const predictBody: Handler = async (exchange, _principal, body) => {
     const request = asObject(body);
     const handle = await modelFor(exchange, request.model_name);
     const instance = parseInstance(request, '');
@@ -156,9 +174,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       },
       fail: (err) => exchange.fail(err),
     });
-  });
+  };
 
-  const batchBody = withBody(async (exchange, body) => {
+  const batchBody: Handler = async (exchange, _principal, body) => {
     const request = asObject(body);
     const handle = await modelFor(exchange, request.model_name);
     const { instances } = request;
@@ -177,12 +195,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       },
       fail: (err) => exchange.fail(err),
     });
-  });
+  };
 
-  const inferBody = withBody(async (exchange, body) => {
+  const inferBody: Handler = async (exchange, _principal, body) => {
     const [name, versionText] = exchange.params;
     const handle = await modelFor(exchange, name);
-    const pinned = versionText === undefined ? null : await handle.version(versionNumber(versionText));
+    const pinned = versionText === undefined ? null : await versionOf(handle, name!, versionText);
     const request = inferRequest(body, pinned ?? handle.current().serving(''));
     batcher.submit({
       handle,
@@ -195,7 +213,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       },
       fail: (err) => exchange.fail(err),
     });
-  });
+  };
 
   async function ready(): Promise<{ ready: boolean; body: string }> {
     const status = catalog.status();
@@ -233,7 +251,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   route('get', '/v2/models/:name/versions/:version', 'model_metadata', 'read', 2, async (exchange) => {
     const handle = await modelFor(exchange, exchange.params[0]);
-    const model = await handle.version(versionNumber(exchange.params[1]!));
+    const model = await versionOf(handle, exchange.params[0]!, exchange.params[1]!);
     exchange.version = model.version;
     exchange.send(200, JSON.stringify(modelMetadata(model, await options.models.registry.list(exchange.params[0]))));
   });
@@ -241,7 +259,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const handle = await modelFor(exchange, exchange.params[0]);
     exchange.send(200, JSON.stringify({ name: exchange.params[0], ready: true, serving: handle.current().serving('').version }));
   });
-  route('post', '/events/:source', 'events', 'ingest', 1, withBody(async (exchange, body) => {
+  route('post', '/events/:source', 'events', 'ingest', 1, async (exchange, _principal, body) => {
     const source = exchange.params[0]!;
     const topic = topics.get(source);
     if (topic === undefined) {
@@ -254,7 +272,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     metrics.ingested.labels(source, 'accepted').inc(result.accepted);
     metrics.ingested.labels(source, 'rejected').inc(result.rejected);
     exchange.send(result.accepted === 0 ? 422 : 202, JSON.stringify(result));
-  }));
+  });
 
   openSocketRoute(app, '/ws', {
     limits: options.socket,
