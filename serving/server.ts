@@ -271,7 +271,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const result = await topic.append(events);
     metrics.ingested.labels(source, 'accepted').inc(result.accepted);
     metrics.ingested.labels(source, 'rejected').inc(result.rejected);
-    exchange.send(result.accepted === 0 ? 422 : 202, JSON.stringify(result));
+    if (result.accepted > 0) exchange.send(202, JSON.stringify(result));
+    else exchange.send(422, JSON.stringify({ error: `every event was rejected; first: ${result.errors[0]!.reason}`, code: 'RTML_E_EVENT', ...result }));
   });
 
   openSocketRoute(app, '/ws', {
