@@ -232,14 +232,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const live: Handler = (exchange) => exchange.send(200, '{"live":true}');
   route('get', '/health', 'health', null, 0, live);
   route('get', '/v2/health/live', 'health', null, 0, live);
-  route('get', '/ready', 'ready', 'read', 0, async (exchange) => {
+  const readiness: Handler = async (exchange) => {
     const r = await ready();
     exchange.send(r.ready ? 200 : 503, r.body);
-  });
-  route('get', '/v2/health/ready', 'ready', 'read', 0, async (exchange) => {
-    const r = await ready();
-    exchange.send(r.ready ? 200 : 503, r.body);
-  });
+  };
+  route('get', '/ready', 'ready', 'read', 0, readiness);
+  route('get', '/v2/health/ready', 'ready', 'read', 0, readiness);
   route('get', '/metrics', 'metrics', 'metrics', 0, async (exchange) => exchange.sendText(200, metrics.contentType, await metrics.text()));
   route('post', '/predict', 'predict', 'predict', 0, predictBody);
   route('post', '/predict/batch', 'predict_batch', 'predict', 0, batchBody);
