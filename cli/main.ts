@@ -1,22 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ErrorCodes, RtmlError, errorMessage } from '../engine/errors.ts';
-import { backfillCommand } from './backfill.ts';
-import { featuresExportCommand, featuresGetCommand, featuresListCommand } from './features.ts';
-import { logCatCommand, logInfoCommand } from './log.ts';
-import {
-  modelsAbCommand,
-  modelsListCommand,
-  modelsPromoteCommand,
-  modelsRegisterCommand,
-  modelsRollbackCommand,
-  modelsRoutingCommand,
-  modelsShadowCommand,
-} from './models.ts';
-import { featuresVerifyCommand } from './verify.ts';
-import { produceCommand } from './produce.ts';
-import { runCommand } from './run.ts';
-import { keysCreateCommand, rateOption, serveCommand, sizeOption } from './serve.ts';
-import { trainCommand } from './train.ts';
+import { rateOption, sizeOption } from './options.ts';
+
+/** A command's action, its module loaded only when it runs: `rtml serve` need not load the trainer or Parquet. */
+function lazy<A extends unknown[]>(load: () => Promise<(...args: A) => unknown>): (...args: A) => Promise<void> {
+  return async (...args) => void (await (await load())(...args));
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -59,7 +48,7 @@ program
   .option('--checkpoint-interval <duration>', 'checkpoint this often, e.g. 10s (default 10s)')
   .option('--checkpoint-every <n>', 'also checkpoint every n events', positiveInt)
   .option('--no-progress', 'no progress bar')
-  .action(runCommand);
+  .action(lazy(async () => (await import('./run.ts')).runCommand));
 
 program
   .command('replay')
@@ -73,8 +62,8 @@ program
   .option('--online <uri>', 'online feature store (default memory:)')
   .option('--offline <uri>', 'offline feature store (default pglite:data/pglite)')
   .option('--no-progress', 'no progress bar')
-  .action((topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean; online?: string; offline?: string }) =>
-    runCommand(topology, { ...options, from: 'earliest', follow: false, range: { from: options.from, to: options.to } }),
+  .action(async (topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean; online?: string; offline?: string }) =>
+    (await import('./run.ts')).runCommand(topology, { ...options, from: 'earliest', follow: false, range: { from: options.from, to: options.to } }),
   );
 
 program
@@ -85,7 +74,7 @@ program
   .requiredOption('--key <field>', 'field whose value keys (and partitions) each record')
   .option('--partitions <n>', 'partitions when the topic is created (default 1)', positiveInt)
   .option('--time <field>', "event-time field (default: the schema's timestamp field, else 'ts')")
-  .action(produceCommand);
+  .action(lazy(async () => (await import('./produce.ts')).produceCommand));
 
 program
   .command('backfill')
@@ -99,7 +88,7 @@ program
   .option('--to <position>', 'end, inclusive: an offset, an ISO date-time or t:<epoch ms>')
   .option('--batch-size <n>', 'records per source read', positiveInt)
   .option('--no-progress', 'no progress bar')
-  .action(backfillCommand);
+  .action(lazy(async () => (await import('./backfill.ts')).backfillCommand));
 
 const features = program.command('features').description('feature stores: online lookups, registered views, training sets');
 features
@@ -108,12 +97,12 @@ features
   .argument('<view>', 'feature view name')
   .argument('<keys...>', 'entity keys')
   .option('--online <uri>', 'online store: redis://host:port[/db]', 'redis://127.0.0.1:6379')
-  .action(featuresGetCommand);
+  .action(lazy(async () => (await import('./features.ts')).featuresGetCommand));
 features
   .command('list')
   .description('feature views registered in the offline store')
   .option('--offline <uri>', 'offline store: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
-  .action(featuresListCommand);
+  .action(lazy(async () => (await import('./features.ts')).featuresListCommand));
 features
   .command('verify')
   .description("recompute a view from the log and compare it with the online store and the offline store's latest rows")
@@ -122,7 +111,7 @@ features
   .option('--source <name=uri>', 'bind a source (repeatable)', collect, [])
   .option('--online <uri>', 'online store: redis://host:port[/db]', 'redis://127.0.0.1:6379')
   .option('--offline <uri>', 'offline store: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
-  .action(featuresVerifyCommand);
+  .action(lazy(async () => (await import('./verify.ts')).featuresVerifyCommand));
 features
   .command('export')
   .description('point-in-time training set: label rows joined with feature values as of their time, never later')
@@ -132,7 +121,7 @@ features
   .option('--offline <uri>', 'offline store: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
   .option('--entity <field>', 'entity field of the label rows', 'entity')
   .option('--time <field>', 'time field of the label rows (epoch ms or ISO-8601)', 'time')
-  .action(featuresExportCommand);
+  .action(lazy(async () => (await import('./features.ts')).featuresExportCommand));
 
 program
   .command('train')
@@ -144,7 +133,7 @@ program
   .option('--trees <n>', 'boosting rounds (default 100)', positiveInt)
   .option('--depth <n>', 'maximum tree depth (default 6)', positiveInt)
   .option('--learning-rate <x>', 'shrinkage per tree, in (0, 1] (default 0.1)', learningRate)
-  .action(async (options) => void (await trainCommand(options)));
+  .action(async (options) => void (await (await import('./train.ts')).trainCommand(options)));
 
 /** --registry and --artifacts, shared by every `rtml models` command. */
 function registryOptions(command: Command): Command {
@@ -163,14 +152,14 @@ registryOptions(
     .option('--stage <stage>', 'also promote it: staging or production')
     .option('--features <list>', 'comma-separated feature names it takes, in column order (checked against the model)')
     .option('--feature-change <why>', 'why its feature list differs from the previous version (else such a version is refused)'),
-).action(async (name: string, file: string, options) => void (await modelsRegisterCommand(name, file, options)));
+).action(async (name: string, file: string, options) => void (await (await import('./models.ts')).modelsRegisterCommand(name, file, options)));
 registryOptions(
   models
     .command('list')
     .description('registered versions with their roles (production, staging, ab:<pct>, shadow)')
     .argument('[name]', 'only this model')
     .option('--json', 'JSON lines instead of a table', false),
-).action(modelsListCommand);
+).action(lazy(async () => (await import('./models.ts')).modelsListCommand));
 registryOptions(
   models
     .command('promote')
@@ -178,9 +167,9 @@ registryOptions(
     .argument('<name>', 'model name')
     .argument('<version>', 'version, e.g. 3 or v3')
     .requiredOption('--stage <stage>', 'production or staging'),
-).action(async (name: string, version: string, options) => void (await modelsPromoteCommand(name, version, options)));
+).action(async (name: string, version: string, options) => void (await (await import('./models.ts')).modelsPromoteCommand(name, version, options)));
 registryOptions(models.command('rollback').description('production goes back to the previous production version').argument('<name>', 'model name')).action(
-  async (name: string, options) => void (await modelsRollbackCommand(name, options)),
+  async (name: string, options) => void (await (await import('./models.ts')).modelsRollbackCommand(name, options)),
 );
 registryOptions(
   models
@@ -188,16 +177,16 @@ registryOptions(
     .description('split entities between versions by a hash of their key (whole percentages summing to 100); "none" ends the split')
     .argument('<name>', 'model name')
     .argument('<splits...>', '<version>:<percent> pairs, e.g. 2:90 3:10, or none'),
-).action(async (name: string, splits: string[], options) => void (await modelsAbCommand(name, splits, options)));
+).action(async (name: string, splits: string[], options) => void (await (await import('./models.ts')).modelsAbCommand(name, splits, options)));
 registryOptions(
   models
     .command('shadow')
     .description('versions scored beside the serving one, their results only recorded; "none" ends shadowing')
     .argument('<name>', 'model name')
     .argument('<versions...>', 'versions, e.g. 4 5, or none'),
-).action(async (name: string, versions: string[], options) => void (await modelsShadowCommand(name, versions, options)));
+).action(async (name: string, versions: string[], options) => void (await (await import('./models.ts')).modelsShadowCommand(name, versions, options)));
 registryOptions(models.command('routing').description("a model's current routing").argument('<name>', 'model name').option('--json', 'as JSON', false)).action(
-  async (name: string, options) => void (await modelsRoutingCommand(name, options)),
+  async (name: string, options) => void (await (await import('./models.ts')).modelsRoutingCommand(name, options)),
 );
 
 program
@@ -219,7 +208,7 @@ program
   .option('--max-body <size>', 'largest request body, e.g. 1mb', sizeOption, 1 << 20)
   .option('--body-timeout <duration>', 'a request body must arrive within this', '10s')
   .option('--threshold <x>', 'score at or above which label is 1', Number, 0.5)
-  .action(serveCommand);
+  .action(lazy(async () => (await import('./serve.ts')).serveCommand));
 
 const keys = program.command('keys').description('API keys for rtml serve (stored hashed)');
 keys
@@ -229,14 +218,14 @@ keys
   .requiredOption('--file <keys.json>', 'key file (created when missing)')
   .requiredOption('--scopes <list>', 'comma-separated: predict, read, ingest, metrics')
   .option('--rate <limit>', 'its rate limit, e.g. 100/s or 100/s:200', rateOption)
-  .action(keysCreateCommand);
+  .action(lazy(async () => (await import('./serve.ts')).keysCreateCommand));
 
 const log = program.command('log').description('inspect the embedded log');
 log
   .command('info')
   .argument('<log-uri>', 'log:<dir>/<topic>')
   .description('partitions, offsets, segments and schema ids')
-  .action(logInfoCommand);
+  .action(lazy(async () => (await import('./log.ts')).logInfoCommand));
 log
   .command('cat')
   .argument('<log-uri>', 'log:<dir>/<topic>')
@@ -245,7 +234,7 @@ log
   .option('--offset <n>', 'start at this offset', nonNegativeInt)
   .option('--limit <n>', 'at most this many records per partition', positiveInt)
   .option('--follow', 'keep printing records as they are appended (until Ctrl-C)', false)
-  .action(logCatCommand);
+  .action(lazy(async () => (await import('./log.ts')).logCatCommand));
 
 try {
   await program.parseAsync(process.argv);

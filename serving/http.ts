@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { errorMessage, HttpStatus, RtmlError } from '../engine/errors.ts';
+import type { ServingMetrics } from './metrics.ts';
 
 /**
  * One HTTP exchange on uWebSockets.js: what the handler read from the request (uWS requests are
@@ -38,6 +39,10 @@ export interface BodyLimits {
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
+/**
+ * One request and its answer. It counts itself in the metrics: in flight from construction, then
+ * one request by route, model, version and status (499 when the client went away first).
+ */
 export class Exchange {
   readonly started = performance.now();
   readonly method: string;
@@ -56,12 +61,14 @@ export class Exchange {
   version = '';
   /** Extra headers for the response (e.g. Retry-After). */
   private headers: [string, string][] | undefined;
-  private onEnd: ((exchange: Exchange) => void) | undefined;
+  private finished = false;
 
   constructor(
     readonly res: HttpResponse,
     req: HttpRequest,
     paramCount: number,
+    readonly route: string,
+    private readonly metrics: ServingMetrics,
   ) {
     this.method = req.getMethod();
     this.url = req.getUrl();
@@ -71,15 +78,11 @@ export class Exchange {
     this.contentLength = req.getHeader('content-length');
     this.params = [];
     for (let i = 0; i < paramCount; i++) this.params.push(decodeURIComponent(req.getParameter(i)));
+    metrics.inFlight.inc();
     res.onAborted(() => {
       this.aborted = true;
       this.finish();
     });
-  }
-
-  /** Called once when the exchange ends, answered or aborted. */
-  whenDone(callback: (exchange: Exchange) => void): void {
-    this.onEnd = callback;
   }
 
   header(name: string, value: string): this {
@@ -118,9 +121,10 @@ export class Exchange {
   }
 
   private finish(): void {
-    const onEnd = this.onEnd;
-    this.onEnd = undefined;
-    onEnd?.(this);
+    if (this.finished) return;
+    this.finished = true;
+    this.metrics.inFlight.dec();
+    this.metrics.request(this.route, this.model, this.version, this.aborted ? 499 : this.status, (performance.now() - this.started) / 1000);
   }
 }
 
@@ -129,7 +133,11 @@ export class Exchange {
  * large, or as soon as the bytes received pass the limit (chunked uploads); the connection is then
  * closed rather than drained. Bodies still incomplete at their deadline get 408 (see BodyTimer).
  */
-export function readBody(exchange: Exchange, limits: BodyLimits, timer: BodyTimer, onBody: (text: string) => void): void {
+export interface BodyReceiver {
+  received(text: string): void;
+}
+
+export function readBody(exchange: Exchange, limits: BodyLimits, timer: BodyTimer, receiver: BodyReceiver): void {
   const declared = exchange.contentLength === '' ? -1 : Number(exchange.contentLength);
   if (declared > limits.maxBytes) {
     exchange.fail(new RtmlError('RTML_E_HTTP_TOO_LARGE', `request body of ${declared} bytes is over the limit of ${limits.maxBytes} bytes`), true);
@@ -148,11 +156,11 @@ export function readBody(exchange: Exchange, limits: BodyLimits, timer: BodyTime
     }
     if (isLast) timer.remove(deadline);
     if (isLast && chunks === undefined) {
-      onBody(decoder.decode(chunk)); // the common case, one chunk: decoded straight from uWS's buffer
+      receiver.received(decoder.decode(chunk)); // the common case, one chunk: decoded straight from uWS's buffer
       return;
     }
     (chunks ??= []).push(Buffer.from(chunk.slice(0)));
-    if (isLast) onBody(decoder.decode(Buffer.concat(chunks, received)));
+    if (isLast) receiver.received(decoder.decode(Buffer.concat(chunks, received)));
   });
 }
 

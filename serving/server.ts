@@ -4,15 +4,15 @@ import type { OnlineStore } from '../connectors/features/stores.ts';
 import type { RegistryModel, RegistryModelHandle, RegistryModelProvider } from '../models/registry/provider.ts';
 import type { Scope } from './apiKeys.ts';
 import { createAuthenticator, type AuthOptions, type Authenticator, type Principal } from './auth.ts';
-import { Batcher, type Prediction } from './batcher.ts';
+import { Batcher, type Job, type Prediction } from './batcher.ts';
 import { ModelCatalog } from './catalog.ts';
-import { BodyTimer, Exchange, parseJson, readBody, type BodyLimits } from './http.ts';
+import { BodyTimer, Exchange, parseJson, readBody, type BodyLimits, type BodyReceiver } from './http.ts';
 import type { IngestTopic } from './ingest.ts';
 import { parseInstance, type Instance } from './instances.ts';
 import { ServingMetrics } from './metrics.ts';
-import { inferRequest, inferResponse, modelMetadata } from './oip.ts';
+import { inferRequest, inferResponse, modelMetadata, type InferRequest } from './oip.ts';
 import { RateLimiter, rateLimitError, retryAfterSeconds, type RateLimit } from './rateLimit.ts';
-import { openSocketRoute, type SocketLimits } from './socket.ts';
+import { openSocketRoute, type SocketLimits, type SocketReply } from './socket.ts';
 
 export interface ServeOptions {
   readonly port: number;
@@ -41,8 +41,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** What a route handler gets: the exchange and who is calling. */
-type Handler = (exchange: Exchange, principal: Principal, body: unknown) => void | Promise<void>;
+/** A route's handler: the call (who is calling, route parameters) and its parsed body. */
+type Handler = (call: Call, body: unknown) => void | Promise<void>;
+
+interface RouteSpec {
+  readonly name: string;
+  readonly params: number;
+  readonly body: boolean;
+  readonly handler: Handler;
+}
 
 /**
  * `rtml serve`: HTTP and WebSocket scoring on uWebSockets.js. Every route goes through the same
@@ -65,62 +72,38 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const topics = new Map((options.ingest ?? []).map((t) => [t.name, t]));
   const app: TemplatedApp = uWS.App();
 
-  /** Credentials, then the rate limit: the principal, or an error already answered. */
-  function admit(exchange: Exchange, scope: Scope, then: (principal: Principal) => void): void {
+  /** Credentials, then the rate limit; the call proceeds, or is answered with the error. */
+  function admit(call: Call, scope: Scope): void {
     let principal: Principal | Promise<Principal>;
     try {
-      principal = auth.authenticate(scope, exchange.authorization, exchange.apiKey);
+      principal = auth.authenticate(scope, call.authorization, call.apiKey);
     } catch (err) {
-      exchange.fail(err);
+      call.fail(err);
       return;
     }
-    const limited = (p: Principal) => {
-      const limit = p.rate ?? options.rate;
-      const wait = limit === undefined ? 0 : limiter.take(p.id, limit);
-      if (wait === 0) then(p);
-      else exchange.header('retry-after', String(retryAfterSeconds(wait))).fail(rateLimitError(p.id, limit!, wait));
-    };
-    if (principal instanceof Promise) principal.then(limited, (err: unknown) => exchange.fail(err));
-    else limited(principal);
+    if (principal instanceof Promise) principal.then((p) => limit(call, p), (err: unknown) => call.fail(err));
+    else limit(call, principal);
+  }
+
+  function limit(call: Call, principal: Principal): void {
+    const rate = principal.rate ?? options.rate;
+    const wait = rate === undefined ? 0 : limiter.take(principal.id, rate);
+    if (wait === 0) call.admitted(principal);
+    else call.header('retry-after', String(retryAfterSeconds(wait))).fail(rateLimitError(principal.id, rate!, wait));
   }
 
   /**
    * Registers a route. A route with a body starts reading it at once (uWS delivers body chunks
    * only to a reader attached inside the handler) while credentials are checked, which may take a
-   * JWKS round trip; the handler runs once both are there, with the body parsed (400 if not JSON).
+   * JWKS round trip; the handler runs once both are there (see Call).
    */
   function route(method: 'get' | 'post', pattern: string, name: string, scope: Scope | null, params: number, handler: Handler): void {
-    const hasBody = method === 'post';
+    const spec: RouteSpec = { name, params, body: method === 'post', handler };
     app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
-      const exchange = new Exchange(res, req, params);
-      metrics.inFlight.inc();
-      exchange.whenDone((ex) => {
-        metrics.inFlight.dec();
-        metrics.request(name, ex.model, ex.version, ex.aborted ? 499 : ex.status, (performance.now() - ex.started) / 1000);
-      });
-      let principal: Principal | undefined;
-      let text: string | undefined;
-      const run = () => {
-        if (principal === undefined || (hasBody && text === undefined) || exchange.ended) return;
-        try {
-          const pending = handler(exchange, principal, hasBody ? parseJson(text!) : undefined);
-          if (pending instanceof Promise) pending.catch((err: unknown) => exchange.fail(err));
-        } catch (err) {
-          exchange.fail(err);
-        }
-      };
-      if (hasBody) {
-        readBody(exchange, limits, timer, (body) => {
-          text = body;
-          run();
-        });
-      }
-      const admitted = (p: Principal) => {
-        principal = p;
-        run();
-      };
-      if (scope === null) admitted(ANYONE);
-      else admit(exchange, scope, admitted);
+      const call = new Call(res, req, spec, metrics);
+      if (spec.body) readBody(call, limits, timer, call);
+      if (scope === null) call.admitted(ANYONE);
+      else admit(call, scope);
     });
   }
 
@@ -135,10 +118,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return handle;
   }
 
-  async function modelFor(exchange: Exchange, name: unknown): Promise<RegistryModelHandle> {
-    const handle = await servedModel(name);
-    exchange.model = name as string;
-    return handle;
+  /** Runs `then` with the served model `name`: at once when it is loaded, else after a registry rescan (404 if still unknown). */
+  function withModel(call: Call, name: unknown, then: (call: Call, handle: RegistryModelHandle) => void): void | Promise<void> {
+    const handle = typeof name === 'string' ? catalog.get(name) : undefined;
+    if (handle !== undefined) {
+      call.model = name as string;
+      then(call, handle);
+      return;
+    }
+    return servedModel(name).then((found) => {
+      call.model = name as string;
+      then(call, found);
+    });
   }
 
   /** An explicit version: loaded once, then cached by the handle; 404 when the registry has no such version. */
@@ -153,66 +144,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
   }
 
-  function labelVersion(exchange: Exchange, predictions: readonly Prediction[]): void {
-    const first = predictions[0]?.version ?? '';
-    exchange.version = predictions.every((p) => p.version === first) ? first : 'mixed';
-  }
-
-  const predictBody: Handler = async (exchange, _principal, body) => {
+  const predict: Handler = (call, body) => {
     const request = asObject(body);
-    const handle = await modelFor(exchange, request.model_name);
-    const instance = parseInstance(request, '');
-    const probabilities = request.return_probabilities === true;
-    batcher.submit({
-      handle,
-      pinned: null,
-      instances: [instance],
-      where: () => '',
-      done: ([p]) => {
-        labelVersion(exchange, [p!]);
-        exchange.send(200, predictionJson(p!, probabilities, exchange.started));
-      },
-      fail: (err) => exchange.fail(err),
+    return withModel(call, request.model_name, (c, handle) => batcher.submit(new HttpJob(c, 'predict', handle, null, [parseInstance(request, '')], request.return_probabilities === true, null)));
+  };
+
+  const predictBatch: Handler = (call, body) => {
+    const request = asObject(body);
+    return withModel(call, request.model_name, (c, handle) => {
+      const { instances } = request;
+      if (!Array.isArray(instances) || instances.length === 0) throw new RtmlError('RTML_E_HTTP_REQUEST', '"instances" must be a non-empty array of {"features": {…}, "entity": {…}}');
+      batcher.submit(new HttpJob(c, 'batch', handle, null, instances.map((item, i) => parseInstance(item, `instances[${i}]: `)), request.return_probabilities === true, null));
     });
   };
 
-  const batchBody: Handler = async (exchange, _principal, body) => {
-    const request = asObject(body);
-    const handle = await modelFor(exchange, request.model_name);
-    const { instances } = request;
-    if (!Array.isArray(instances) || instances.length === 0) throw new RtmlError('RTML_E_HTTP_REQUEST', '"instances" must be a non-empty array of {"features": {…}, "entity": {…}}');
-    const parsed: Instance[] = instances.map((item, i) => parseInstance(item, `instances[${i}]: `));
-    const probabilities = request.return_probabilities === true;
-    batcher.submit({
-      handle,
-      pinned: null,
-      instances: parsed,
-      where: (i) => `instances[${i}]: `,
-      done: (predictions) => {
-        labelVersion(exchange, predictions);
-        const rows = predictions.map((p) => (probabilities ? { score: p.score, label: p.label, version: p.version, probabilities: [1 - p.score, p.score] } : { score: p.score, label: p.label, version: p.version }));
-        exchange.send(200, JSON.stringify({ model: handle.current().routing.name, predictions: rows, latency_ms: elapsed(exchange.started) }));
-      },
-      fail: (err) => exchange.fail(err),
-    });
-  };
-
-  const inferBody: Handler = async (exchange, _principal, body) => {
-    const [name, versionText] = exchange.params;
-    const handle = await modelFor(exchange, name);
+  const infer: Handler = async (call, body) => {
+    const [name, versionText] = call.params;
+    const handle = await servedModel(name);
+    call.model = name!;
     const pinned = versionText === undefined ? null : await versionOf(handle, name!, versionText);
     const request = inferRequest(body, pinned ?? handle.current().serving(''));
-    batcher.submit({
-      handle,
-      pinned,
-      instances: request.instances,
-      where: (i) => `row ${i}: `,
-      done: (predictions) => {
-        labelVersion(exchange, predictions);
-        exchange.send(200, inferResponse(name!, request, predictions));
-      },
-      fail: (err) => exchange.fail(err),
-    });
+    batcher.submit(new HttpJob(call, 'infer', handle, pinned, request.instances, false, request));
   };
 
   async function ready(): Promise<{ ready: boolean; body: string }> {
@@ -229,48 +181,54 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return { ready: isReady, body: JSON.stringify({ ready: isReady, reasons, models: status.models, online: { store: options.online.description, status: online } }) };
   }
 
-  const live: Handler = (exchange) => exchange.send(200, '{"live":true}');
+  const live: Handler = (call) => call.send(200, '{"live":true}');
   route('get', '/health', 'health', null, 0, live);
   route('get', '/v2/health/live', 'health', null, 0, live);
-  const readiness: Handler = async (exchange) => {
+  const readiness: Handler = async (call) => {
     const r = await ready();
-    exchange.send(r.ready ? 200 : 503, r.body);
+    call.send(r.ready ? 200 : 503, r.body);
   };
   route('get', '/ready', 'ready', 'read', 0, readiness);
   route('get', '/v2/health/ready', 'ready', 'read', 0, readiness);
-  route('get', '/metrics', 'metrics', 'metrics', 0, async (exchange) => exchange.sendText(200, metrics.contentType, await metrics.text()));
-  route('post', '/predict', 'predict', 'predict', 0, predictBody);
-  route('post', '/predict/batch', 'predict_batch', 'predict', 0, batchBody);
-  route('post', '/v2/models/:name/infer', 'infer', 'predict', 1, inferBody);
-  route('post', '/v2/models/:name/versions/:version/infer', 'infer', 'predict', 2, inferBody);
-  route('get', '/v2/models/:name', 'model_metadata', 'read', 1, async (exchange) => {
-    const handle = await modelFor(exchange, exchange.params[0]);
-    exchange.send(200, JSON.stringify(modelMetadata(handle.current().serving(''), await options.models.registry.list(exchange.params[0]))));
+  route('get', '/metrics', 'metrics', 'metrics', 0, async (call) => call.sendText(200, metrics.contentType, await metrics.text()));
+  route('post', '/predict', 'predict', 'predict', 0, predict);
+  route('post', '/predict/batch', 'predict_batch', 'predict', 0, predictBatch);
+  route('post', '/v2/models/:name/infer', 'infer', 'predict', 1, infer);
+  route('post', '/v2/models/:name/versions/:version/infer', 'infer', 'predict', 2, infer);
+  route('get', '/v2/models/:name', 'model_metadata', 'read', 1, async (call) => {
+    const name = call.params[0]!;
+    const handle = await servedModel(name);
+    call.model = name;
+    call.send(200, JSON.stringify(modelMetadata(handle.current().serving(''), await options.models.registry.list(name))));
   });
-  route('get', '/v2/models/:name/versions/:version', 'model_metadata', 'read', 2, async (exchange) => {
-    const handle = await modelFor(exchange, exchange.params[0]);
-    const model = await versionOf(handle, exchange.params[0]!, exchange.params[1]!);
-    exchange.version = model.version;
-    exchange.send(200, JSON.stringify(modelMetadata(model, await options.models.registry.list(exchange.params[0]))));
+  route('get', '/v2/models/:name/versions/:version', 'model_metadata', 'read', 2, async (call) => {
+    const [name, version] = call.params as [string, string];
+    const handle = await servedModel(name);
+    call.model = name;
+    const model = await versionOf(handle, name, version);
+    call.version = model.version;
+    call.send(200, JSON.stringify(modelMetadata(model, await options.models.registry.list(name))));
   });
-  route('get', '/v2/models/:name/ready', 'model_ready', 'read', 1, async (exchange) => {
-    const handle = await modelFor(exchange, exchange.params[0]);
-    exchange.send(200, JSON.stringify({ name: exchange.params[0], ready: true, serving: handle.current().serving('').version }));
+  route('get', '/v2/models/:name/ready', 'model_ready', 'read', 1, async (call) => {
+    const name = call.params[0]!;
+    const handle = await servedModel(name);
+    call.model = name;
+    call.send(200, JSON.stringify({ name, ready: true, serving: handle.current().serving('').version }));
   });
-  route('post', '/events/:source', 'events', 'ingest', 1, async (exchange, _principal, body) => {
-    const source = exchange.params[0]!;
+  route('post', '/events/:source', 'events', 'ingest', 1, async (call, body) => {
+    const source = call.params[0]!;
     const topic = topics.get(source);
     if (topic === undefined) {
       throw new RtmlError('RTML_E_HTTP_NOT_FOUND', `no source '${truncate(source)}' takes events here (configured: ${topics.size === 0 ? 'none; start with --ingest NAME=log:…' : [...topics.keys()].join(', ')})`);
     }
-    exchange.model = source;
+    call.model = source;
     const events = Array.isArray(body) ? body : [body];
     if (events.length === 0) throw new RtmlError('RTML_E_HTTP_REQUEST', 'no events: send one JSON event or a non-empty array of them');
     const result = await topic.append(events);
     metrics.ingested.labels(source, 'accepted').inc(result.accepted);
     metrics.ingested.labels(source, 'rejected').inc(result.rejected);
-    if (result.accepted > 0) exchange.send(202, JSON.stringify(result));
-    else exchange.send(422, JSON.stringify({ error: `every event was rejected; first: ${result.errors[0]!.reason}`, code: 'RTML_E_EVENT', ...result }));
+    if (result.accepted > 0) call.send(202, JSON.stringify(result));
+    else call.send(422, JSON.stringify({ error: `every event was rejected; first: ${result.errors[0]!.reason}`, code: 'RTML_E_EVENT', ...result }));
   });
 
   openSocketRoute(app, '/ws', {
@@ -282,24 +240,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const wait = limit === undefined ? 0 : limiter.take(principal.id, limit);
       return wait === 0 ? undefined : rateLimitError(principal.id, limit!, wait);
     },
-    predict: async (request, answer) => {
-      const handle = await servedModel(request.model_name);
-      const probabilities = request.return_probabilities === true;
+    predict: (request, reply) => {
       const started = performance.now();
-      batcher.submit({
-        handle,
-        pinned: null,
-        instances: [parseInstance(request, '')],
-        where: () => '',
-        done: ([p]) => answer(predictionFields(p!, probabilities, started)),
-        fail: (err) => answer(err),
-      });
+      const handle = typeof request.model_name === 'string' ? catalog.get(request.model_name) : undefined;
+      if (handle !== undefined) batcher.submit(new SocketJob(reply, handle, request, started));
+      else return servedModel(request.model_name).then((found) => batcher.submit(new SocketJob(reply, found, request, started)));
     },
   });
 
   app.any('/*', (res: HttpResponse, req: HttpRequest) => {
-    const exchange = new Exchange(res, req, 0);
-    exchange.whenDone((ex) => metrics.request('unmatched', '', '', ex.status, (performance.now() - ex.started) / 1000));
+    const exchange = new Exchange(res, req, 0, 'unmatched', metrics);
     const known = KNOWN.find((k) => k.pattern.test(exchange.url));
     if (known) exchange.header('allow', known.allow).fail(new RtmlError('RTML_E_HTTP_METHOD', `${exchange.method.toUpperCase()} is not allowed on ${truncate(exchange.url)}: use ${known.allow}`));
     else exchange.fail(new RtmlError('RTML_E_HTTP_NOT_FOUND', `no route ${exchange.method.toUpperCase()} ${truncate(exchange.url)}`));
@@ -325,6 +275,106 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 }
 
 const ANYONE: Principal = { id: 'anonymous', scopes: new Set() };
+
+/**
+ * One request on one route: the exchange, who is calling and the body text. Credentials and the
+ * body arrive in either order (a JWT may need a JWKS round trip while the body streams in); the
+ * handler runs once both are there, with the body parsed (400 if it is not JSON).
+ */
+class Call extends Exchange implements BodyReceiver {
+  private principal: Principal | undefined;
+  private text: string | undefined;
+
+  constructor(
+    res: HttpResponse,
+    req: HttpRequest,
+    private readonly spec: RouteSpec,
+    metrics: ServingMetrics,
+  ) {
+    super(res, req, spec.params, spec.name, metrics);
+  }
+
+  admitted(principal: Principal): void {
+    this.principal = principal;
+    this.proceed();
+  }
+
+  received(text: string): void {
+    this.text = text;
+    this.proceed();
+  }
+
+  private proceed(): void {
+    if (this.principal === undefined || (this.spec.body && this.text === undefined) || this.ended) return;
+    try {
+      const pending = this.spec.handler(this, this.spec.body ? parseJson(this.text!) : undefined);
+      if (pending instanceof Promise) pending.catch((err: unknown) => this.fail(err));
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+}
+
+/** The rows of one HTTP scoring request, answered in the shape of its route. */
+class HttpJob implements Job {
+  constructor(
+    private readonly call: Call,
+    private readonly kind: 'predict' | 'batch' | 'infer',
+    readonly handle: RegistryModelHandle,
+    readonly pinned: RegistryModel | null,
+    readonly instances: readonly Instance[],
+    private readonly probabilities: boolean,
+    private readonly infer: InferRequest | null,
+  ) {}
+
+  where(index: number): string {
+    return this.kind === 'batch' ? `instances[${index}]: ` : this.kind === 'infer' ? `row ${index}: ` : '';
+  }
+
+  done(predictions: Prediction[]): void {
+    const first = predictions[0]!.version;
+    this.call.version = predictions.every((p) => p.version === first) ? first : 'mixed';
+    if (this.kind === 'predict') this.call.send(200, JSON.stringify(predictionFields(predictions[0]!, this.probabilities, this.call.started)));
+    else if (this.kind === 'infer') this.call.send(200, inferResponse(this.call.model, this.infer!, predictions));
+    else {
+      const rows = predictions.map((p) => (this.probabilities ? { score: p.score, label: p.label, version: p.version, probabilities: [1 - p.score, p.score] } : { score: p.score, label: p.label, version: p.version }));
+      this.call.send(200, JSON.stringify({ model: this.call.model, predictions: rows, latency_ms: elapsed(this.call.started) }));
+    }
+  }
+
+  fail(err: RtmlError): void {
+    this.call.fail(err);
+  }
+}
+
+/** One WebSocket message's row. */
+class SocketJob implements Job {
+  readonly pinned = null;
+  readonly instances: readonly Instance[];
+  private readonly probabilities: boolean;
+
+  constructor(
+    private readonly reply: SocketReply,
+    readonly handle: RegistryModelHandle,
+    request: Record<string, unknown>,
+    private readonly started: number,
+  ) {
+    this.instances = [parseInstance(request, '')];
+    this.probabilities = request.return_probabilities === true;
+  }
+
+  where(): string {
+    return '';
+  }
+
+  done(predictions: Prediction[]): void {
+    this.reply.answer(predictionFields(predictions[0]!, this.probabilities, this.started));
+  }
+
+  fail(err: RtmlError): void {
+    this.reply.answer(err);
+  }
+}
 
 /** Route paths with their methods, for 405 answers. */
 const KNOWN = [
@@ -354,10 +404,6 @@ function predictionFields(p: Prediction, probabilities: boolean, started: number
   return probabilities
     ? { model: p.model, version: p.version, score: p.score, label: p.label, probabilities: [1 - p.score, p.score], latency_ms: elapsed(started) }
     : { model: p.model, version: p.version, score: p.score, label: p.label, latency_ms: elapsed(started) };
-}
-
-function predictionJson(p: Prediction, probabilities: boolean, started: number): string {
-  return JSON.stringify(predictionFields(p, probabilities, started));
 }
 
 /** Client-supplied text in messages, cut short. */

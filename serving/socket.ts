@@ -23,8 +23,42 @@ export interface SocketRouteOptions {
   authenticate(authorization: string, apiKey: string): Principal | Promise<Principal>;
   /** The rate-limit error for one more request of `principal`, or undefined to go ahead. */
   admit(principal: Principal): RtmlError | undefined;
-  /** Scores one request object; `answer` takes the result fields or an error, exactly once. */
-  predict(request: Record<string, unknown>, answer: (result: Record<string, unknown> | RtmlError) => void): Promise<void>;
+  /** Scores one request object; calls `reply.answer` with the result fields or an error, exactly once. */
+  predict(request: Record<string, unknown>, reply: SocketReply): void | Promise<void>;
+}
+
+/** The answer owed to one message. */
+export class SocketReply {
+  constructor(
+    private readonly ws: WebSocket<Connection>,
+    private readonly id: string | number,
+    private readonly route: SocketRoute,
+  ) {}
+
+  answer(result: Record<string, unknown> | RtmlError): void {
+    const connection = this.ws.getUserData();
+    connection.inFlight--;
+    if (connection.closed) return;
+    send(this.ws, this.id, result);
+    if (this.ws.getBufferedAmount() > this.route.limits.maxBufferedBytes) {
+      this.route.close(this.ws, 1013, `client reads too slowly: over ${this.route.limits.maxBufferedBytes} bytes of answers unread`, 'slow_reader');
+    }
+  }
+}
+
+class SocketRoute {
+  constructor(
+    readonly limits: SocketLimits,
+    private readonly metrics: ServingMetrics,
+  ) {}
+
+  close(ws: WebSocket<Connection>, code: number, reason: string, metric: string): void {
+    const connection = ws.getUserData();
+    if (connection.closed) return;
+    connection.closed = true;
+    this.metrics.wsClosed.labels(metric).inc();
+    ws.end(code, reason);
+  }
 }
 
 interface Connection {
@@ -48,13 +82,7 @@ const decoder = new TextDecoder();
 export function openSocketRoute(app: TemplatedApp, path: string, options: SocketRouteOptions): void {
   const limits = { ...DEFAULTS, ...options.limits };
   const { metrics } = options;
-  const close = (ws: WebSocket<Connection>, code: number, reason: string, metric: string) => {
-    const connection = ws.getUserData();
-    if (connection.closed) return;
-    connection.closed = true;
-    metrics.wsClosed.labels(metric).inc();
-    ws.end(code, reason);
-  };
+  const route = new SocketRoute(limits, metrics);
 
   app.ws<Connection>(path, {
     maxPayloadLength: limits.maxMessageBytes,
@@ -106,20 +134,27 @@ export function openSocketRoute(app: TemplatedApp, path: string, options: Socket
         return;
       }
       if (++connection.inFlight > limits.maxInFlight) {
-        close(ws, 1008, `more than ${limits.maxInFlight} requests in flight`, 'in_flight');
+        route.close(ws, 1008, `more than ${limits.maxInFlight} requests in flight`, 'in_flight');
         return;
       }
+      const reply = new SocketReply(ws, id, route);
       const limited = options.admit(connection.principal);
-      const answer = (result: Record<string, unknown> | RtmlError) => {
-        connection.inFlight--;
-        if (connection.closed) return;
-        send(ws, id, result);
-        if (ws.getBufferedAmount() > limits.maxBufferedBytes) close(ws, 1013, `client reads too slowly: over ${limits.maxBufferedBytes} bytes of answers unread`, 'slow_reader');
-      };
-      if (limited !== undefined) answer(limited);
-      else options.predict(request, answer).catch((err: unknown) => answer(err instanceof RtmlError ? err : new RtmlError('RTML_E_UNAVAILABLE', errorMessage(err))));
+      if (limited !== undefined) {
+        reply.answer(limited);
+        return;
+      }
+      try {
+        const pending = options.predict(request, reply);
+        if (pending instanceof Promise) pending.catch((err: unknown) => reply.answer(asRtmlError(err)));
+      } catch (err) {
+        reply.answer(asRtmlError(err));
+      }
     },
   });
+}
+
+function asRtmlError(err: unknown): RtmlError {
+  return err instanceof RtmlError ? err : new RtmlError('RTML_E_UNAVAILABLE', errorMessage(err));
 }
 
 function send(ws: WebSocket<Connection>, id: unknown, result: Record<string, unknown> | RtmlError): void {

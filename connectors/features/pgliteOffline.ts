@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type { OfflineStore } from './stores.ts';
 import type { SqlClient, SqlQuery, SqlRow } from './sql.ts';
 import { sqlOffline } from './sqlOffline.ts';
@@ -8,7 +8,8 @@ import { sqlOffline } from './sqlOffline.ts';
  * The offline store on PGlite (Postgres in WebAssembly, in process) with its data in `dir`: the
  * embedded default, e.g. `pglite:data/pglite`. The same SQL as on Postgres. The database is
  * started at the first statement (a new data dir takes a few seconds to initialise). One process
- * at a time may open a data dir.
+ * at a time may open a data dir. PGlite itself is imported then too: loading it costs ~50 MB of
+ * memory, which a process using Postgres (or no offline store, like `rtml serve`) should not pay.
  */
 export function pgliteOffline(dir: string): OfflineStore {
   return sqlOffline(pgliteClient(dir));
@@ -19,6 +20,7 @@ export function pgliteClient(dir: string): SqlClient {
   const open = (): Promise<PGlite> =>
     (db ??= (async () => {
       mkdirSync(dir, { recursive: true });
+      const { PGlite } = await import('@electric-sql/pglite');
       const started = new PGlite(dir);
       await started.waitReady;
       return started;
