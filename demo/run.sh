@@ -3,7 +3,7 @@
 # topology over it (windowed features to a file and to the feature stores), look features up online
 # and export a point-in-time training set; then train a fraud model on per-card windowed features
 # and score every payment with it inside a topology, predictions streamed to the embedded log and
-# printed by a consumer as they arrive. Feature stores: Redis and PostgreSQL when they are running
+# printed by a consumer as they arrive; last, the model answers HTTP requests (rtml serve). Feature stores: Redis and PostgreSQL when they are running
 # on their usual local ports, else the embedded defaults (in-process online store, PGlite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,3 +72,28 @@ rtml run topologies/fraud.ts \
 wait "$CONSUMER"
 # The consumer's reader is still following the topic: stop it.
 pkill -INT -f "log cat log:$DATA/predictions --follow" || true
+
+echo "== rtml serve: the same model over HTTP; card-1's features this minute come from the online store ($ONLINE)"
+PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+# node itself, not the rtml function (a subshell would not pass the signal on)
+node bin/rtml.mjs serve --port "$PORT" --online "$ONLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --model fraud 2> "$DATA/serve.log" &
+SERVER=$!
+node -e '
+const base = `http://127.0.0.1:${process.argv[1]}`;
+(async () => {
+  for (let i = 0; i < 200; i++) {
+    const ready = await fetch(`${base}/ready`).then((r) => r.ok, () => false);
+    if (ready) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const body of [
+    { model_name: "fraud", features: { amount: 25 }, entity: { card_id: "card-1" }, return_probabilities: true },
+    { model_name: "fraud", features: { amount: 980, card_minute__n: 6, card_minute__total: 4100, card_minute__uniq: 6, card_minute__max_amount: 990 } },
+  ]) {
+    const answer = await fetch(`${base}/predict`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.text());
+    console.log(`POST /predict ${JSON.stringify(body)}\n  -> ${answer}`);
+  }
+})();
+' "$PORT"
+kill -INT "$SERVER"
+wait "$SERVER"
