@@ -3,8 +3,9 @@
 # topology over it (windowed features to a file and to the feature stores), look features up online
 # and export a point-in-time training set; then train a fraud model on per-card windowed features
 # and score every payment with it inside a topology, predictions streamed to the embedded log and
-# printed by a consumer as they arrive; last, the model answers HTTP requests (rtml serve). Feature stores: Redis and PostgreSQL when they are running
-# on their usual local ports, else the embedded defaults (in-process online store, PGlite).
+# printed by a consumer as they arrive; last, the model answers HTTP requests (rtml serve). Feature
+# stores: Redis and PostgreSQL when they are running on their usual local ports, else the embedded
+# defaults (in-process online store, PGlite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=data/demo
