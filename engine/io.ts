@@ -57,6 +57,12 @@ export interface SourceReader {
    * (follow mode only); `null` once a bounded partition is exhausted.
    */
   read(partition: number, max: number): Promise<InputRecord[] | null>;
+  /**
+   * Called once each checkpoint is durable, with the offset of the last processed record of each
+   * partition it covers: where a transport commits consumer offsets (Kafka) or acknowledges
+   * messages (Pub/Sub) — never earlier, so a crash resumes from the checkpoint and loses nothing.
+   */
+  committed?(positions: ReadonlyMap<number, number>): Promise<void>;
   /** Progress of a bounded input in the source's own units (records or bytes). */
   progress(): { done: number; total: number } | undefined;
   close(): Promise<void>;

@@ -9,7 +9,7 @@ import { errorMessage, RtmlError } from './errors.ts';
 import { FeatureTable } from './featureTable.ts';
 import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from './features.ts';
 import type { ModelProvider } from './models.ts';
-import type { InputRecord, SinkConnector, SinkWriter, SourceConnector, SourceOpenOptions } from './io.ts';
+import type { InputRecord, SinkConnector, SinkWriter, SourceConnector, SourceOpenOptions, SourceReader } from './io.ts';
 import { Lane, timeReader, type DeclaredSource } from './lanes.ts';
 import { callerLocation } from './location.ts';
 import { NAME_PATTERN, type SourceOptions, type Topology, type TopologyBuilder } from './topology.ts';
@@ -453,6 +453,9 @@ export class TopologyRun implements OperatorHost {
       if (completed) {
         for (const source of this.declared.values()) for (const s of [...source.subscribers]) s.complete();
         if (this.failure !== undefined) throw this.failure;
+        // Everything was processed: once the outputs are written, the sources may commit to the end.
+        await this.flushOutputs();
+        await this.commitSources();
         this.checkpointer?.remove();
       } else if (this.checkpointer) {
         await this.takeCheckpoint();
@@ -518,6 +521,19 @@ export class TopologyRun implements OperatorHost {
     this.stats.checkpoints++;
     this.stats.checkpointBytes = bytes;
     this.stats.checkpointMs = ms;
+    await this.commitSources();
+  }
+
+  /** Tells each source what the checkpoint just saved covers (see SourceReader.committed). */
+  private async commitSources(): Promise<void> {
+    const positions = this.positions();
+    const done = new Set<SourceReader>();
+    for (const lane of this.lanes) {
+      if (done.has(lane.reader) || lane.reader.committed === undefined) continue;
+      done.add(lane.reader);
+      const covered = new Map(Object.entries(positions[lane.source.name] ?? {}).map(([p, offset]) => [Number(p), offset]));
+      await lane.reader.committed(covered);
+    }
   }
 
   private snapshot(): RunStats {
