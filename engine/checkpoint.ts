@@ -24,6 +24,8 @@ export interface Checkpoint {
   readonly bindings: Readonly<Record<string, string>>;
   /** Per source, per partition: the offset of the last record processed. */
   readonly sources: Readonly<Record<string, Readonly<Record<number, number>>>>;
+  /** Per source: what its reader saved beside the offsets (SourceReader.checkpoint), e.g. Kinesis sequence numbers. */
+  readonly sourceStates?: Readonly<Record<string, unknown>>;
   /** Per sink: where its output stood once flushed (a file's length), for resuming it. */
   readonly sinks: Readonly<Record<string, unknown>>;
   /** Per stateful operator id, its snapshot and what it means (see OperatorHost.registerState). */

@@ -24,6 +24,8 @@ export interface CheckpointedRun {
   counters: Counters;
   /** Per source and partition, the offset of the last record processed. */
   positions(): Record<string, Record<number, number>>;
+  /** Per source, what its reader keeps beside those offsets (SourceReader.checkpoint). */
+  sourceStates(positions: Record<string, Record<number, number>>): Record<string, unknown>;
   /** Writes out every sink and store; returns the sinks' positions. */
   flushOutputs(): Promise<Record<string, unknown>>;
 }
@@ -96,8 +98,9 @@ export class Checkpointer {
     }
     const counters: Record<string, number> = {};
     for (const name of COUNTERS) counters[name] = run.counters[name];
+    const sources = run.positions();
     const bytes = this.file.save(
-      { version: 1, topology: this.topology, bindings: run.bindings, sources: run.positions(), sinks, state, signatures, watermarks: run.watermarks.snapshot(), counters, takenAt: Date.now() },
+      { version: 1, topology: this.topology, bindings: run.bindings, sources, sourceStates: run.sourceStates(sources), sinks, state, signatures, watermarks: run.watermarks.snapshot(), counters, takenAt: Date.now() },
       this.config.pauseMs,
     );
     this.lastAt = Date.now();

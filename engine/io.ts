@@ -34,6 +34,8 @@ export interface SourceOpenOptions {
   readerSchema: Type | undefined;
   /** Resuming from a checkpoint: per partition, the offset of the last record already processed. */
   startAfter?: ReadonlyMap<number, number>;
+  /** Resuming: what the reader's `checkpoint()` returned when the checkpoint was taken. */
+  resume?: unknown;
   /** A replay range (bounded input): where each partition starts and ends, both inclusive. */
   range?: { from?: LogPosition; to?: LogPosition };
 }
@@ -57,6 +59,12 @@ export interface SourceReader {
    * (follow mode only); `null` once a bounded partition is exhausted.
    */
   read(partition: number, max: number): Promise<InputRecord[] | null>;
+  /**
+   * Transport positions the offsets alone cannot restore (Kinesis sequence numbers), for the
+   * partitions' last processed offsets `positions`; saved in the checkpoint and handed back to
+   * `open` as `resume`.
+   */
+  checkpoint?(positions: ReadonlyMap<number, number>): unknown;
   /**
    * Called once each checkpoint is durable, with the offset of the last processed record of each
    * partition it covers: where a transport commits consumer offsets (Kafka) or acknowledges

@@ -426,12 +426,13 @@ export class TopologyRun implements OperatorHost {
       }
       for (const source of this.declared.values()) {
         const positions = saved?.sources[source.name];
-        const startAfter = positions ? new Map(Object.entries(positions).map(([p, o]): [number, number] => [Number(p), o])) : undefined;
+        const startAfter = positions ? byPartition(positions) : undefined;
         const reader = await this.options.sources[source.name]!.open({
           from: this.options.from ?? 'earliest',
           follow: this.options.follow ?? false,
           readerSchema: source.schema,
           startAfter,
+          resume: saved?.sourceStates?.[source.name],
           range: this.options.range,
         });
         opened.push(reader);
@@ -516,12 +517,24 @@ export class TopologyRun implements OperatorHost {
       watermarks: this.watermarks,
       counters: this.stats,
       positions: () => this.positions(),
+      sourceStates: (positions) => this.sourceStates(positions),
       flushOutputs: () => this.flushOutputs(),
     });
     this.stats.checkpoints++;
     this.stats.checkpointBytes = bytes;
     this.stats.checkpointMs = ms;
     await this.commitSources();
+  }
+
+  /** What each source's reader saves beside the offsets (see SourceReader.checkpoint). */
+  private sourceStates(positions: Record<string, Record<number, number>>): Record<string, unknown> {
+    const states: Record<string, unknown> = {};
+    for (const lane of this.lanes) {
+      const name = lane.source.name;
+      if (name in states || lane.reader.checkpoint === undefined) continue;
+      states[name] = lane.reader.checkpoint(byPartition(positions[name]));
+    }
+    return states;
   }
 
   /** Tells each source what the checkpoint just saved covers (see SourceReader.committed). */
@@ -531,8 +544,7 @@ export class TopologyRun implements OperatorHost {
     for (const lane of this.lanes) {
       if (done.has(lane.reader) || lane.reader.committed === undefined) continue;
       done.add(lane.reader);
-      const covered = new Map(Object.entries(positions[lane.source.name] ?? {}).map(([p, offset]) => [Number(p), offset]));
-      await lane.reader.committed(covered);
+      await lane.reader.committed(byPartition(positions[lane.source.name]));
     }
   }
 
@@ -717,4 +729,9 @@ export class TopologyRun implements OperatorHost {
 /** Runs `topology` with `options` until its bounded inputs end (or `signal` aborts a live run). */
 export function runTopology(topology: Topology, options: RunOptions): Promise<RunStats> {
   return new TopologyRun(topology, options).run();
+}
+
+/** A checkpoint's per-partition offsets (JSON object keys) as a map by partition number. */
+function byPartition(offsets: Readonly<Record<number, number>> | undefined): Map<number, number> {
+  return new Map(Object.entries(offsets ?? {}).map(([p, offset]): [number, number] => [Number(p), offset]));
 }
