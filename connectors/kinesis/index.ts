@@ -1,0 +1,3 @@
+export { kinesisSink, KEYLESS_PARTITION_KEY, type KinesisSinkOptions } from './sink.ts';
+export { kinesisSource, listShards, type KinesisSourceOptions } from './source.ts';
+export { kinesisClient, parseKinesisUri, type KinesisUri } from './uri.ts';

@@ -1,0 +1,339 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import avro from 'avsc';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  PutRecordsCommand,
+  SplitShardCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import { fileSource } from '../connectors/file/source.ts';
+import { kinesisClient, kinesisSink, kinesisSource, listShards, parseKinesisUri } from '../connectors/kinesis/index.ts';
+import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from '../engine/index.ts';
+import type { InputRecord, SourceConnector } from '../engine/io.ts';
+import { runTopology, type RunOptions } from '../engine/runtime.ts';
+import { eventLines } from './support/generate.ts';
+import { startKinesisMock, freePort, type KinesisMock } from './support/kinesis.ts';
+import { memorySink, memorySource } from './support/memory.ts';
+
+/** The Kinesis connector against kinesis-mock (kinesis-local), in-process through runTopology. */
+
+// Out-of-order allowance above the generator's worst lateness (120 s), so no event is late and the
+// results cannot depend on how the shards interleave.
+const topology = defineTopology('kinesis-counts', ({ source, sink }) =>
+  source('events', { time: 'ts', outOfOrder: '3m' }).pipe(keyBy('card_id'), window(tumbling('10s')), aggregate({ n: count(), total: sum('amount') }), sink('out')),
+);
+
+let mock: KinesisMock;
+let client: KinesisClient;
+let streams = 0;
+
+function uriOf(stream: string, endpoint = mock.endpoint, extra = ''): string {
+  return `kinesis://${stream}?region=us-east-1&endpoint=${encodeURIComponent(endpoint)}${extra}`;
+}
+
+function tempDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtml-kinesis-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function waitActive(c: KinesisClient, stream: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await c.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+      if (res.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
+    } catch {
+      // not created yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`stream ${stream} did not become ACTIVE`);
+}
+
+async function createStream(c: KinesisClient, shards: number): Promise<string> {
+  const stream = `s${++streams}-${process.pid}`;
+  await c.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shards }));
+  await waitActive(c, stream);
+  return stream;
+}
+
+/** Puts JSON lines with the SDK (keyed by card_id), 500 per call, in order. */
+async function putLines(c: KinesisClient, stream: string, lines: string[]): Promise<void> {
+  for (let i = 0; i < lines.length; i += 500) {
+    const chunk = lines.slice(i, i + 500);
+    const res = await c.send(
+      new PutRecordsCommand({
+        StreamName: stream,
+        Records: chunk.map((line) => ({ PartitionKey: keyOf(line), Data: Buffer.from(line, 'utf8') })),
+      }),
+    );
+    assert.equal(res.FailedRecordCount ?? 0, 0);
+  }
+}
+
+function keyOf(line: string): string {
+  try {
+    return String((JSON.parse(line) as { card_id?: unknown }).card_id ?? 'none');
+  } catch {
+    return 'bad';
+  }
+}
+
+/** Every record of the stream, read with the SDK: shard by shard from TRIM_HORIZON. */
+async function readAll(c: KinesisClient, stream: string): Promise<{ key: string; value: unknown }[]> {
+  const out: { key: string; value: unknown }[] = [];
+  for (const shard of await listShards(c, stream)) {
+    let it = (await c.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+    while (it) {
+      const res = await c.send(new GetRecordsCommand({ ShardIterator: it }));
+      for (const r of res.Records ?? []) out.push({ key: r.PartitionKey!, value: JSON.parse(Buffer.from(r.Data!).toString('utf8')) });
+      if ((res.Records ?? []).length === 0 && res.MillisBehindLatest === 0) break;
+      it = res.NextShardIterator;
+    }
+  }
+  return out;
+}
+
+const sorted = (values: unknown[]): string[] => values.map((v) => JSON.stringify(v)).sort();
+
+async function runOver(source: SourceConnector, options: Partial<RunOptions> = {}) {
+  const out = memorySink();
+  const dlq = memorySink();
+  const stats = await runTopology(topology, { sources: { events: source }, sinks: { out: out.connector, dlq: dlq.connector }, ...options });
+  return { out: out.json(), dlq: dlq.json(), stats };
+}
+
+describe('kinesis connector (kinesis-mock)', () => {
+  before(async () => {
+    mock = await startKinesisMock();
+    client = kinesisClient(parseKinesisUri(uriOf('x')));
+  });
+  after(async () => {
+    client?.destroy();
+    await mock?.stop();
+  });
+
+  it('rejects malformed URIs naming the form', () => {
+    assert.throws(() => parseKinesisUri('kinesis://'), (e: Error & { code?: string }) => e.code === 'RTML_E_URI' && /kinesis:\/\/<stream>\?region=/.test(e.message) && /"kinesis:\/\/"/.test(e.message));
+    assert.throws(() => parseKinesisUri('kinesis://s?region=us-east-1&endpoint=ftp://x'), /endpoint "ftp:\/\/x" must be http/);
+    assert.throws(() => parseKinesisUri('kinesis://s?region=us-east-1&bogus=1'), /unknown parameter "bogus"/);
+    assert.throws(() => parseKinesisUri('kinesis://bad name?region=us-east-1'), /RTML_E_URI|must be 1-128/);
+    assert.deepEqual(parseKinesisUri('kinesis://s1?region=eu-west-1'), { stream: 's1', region: 'eu-west-1', endpoint: undefined, schema: undefined, connectTimeoutMs: 60_000 });
+  });
+
+  it('a bounded run over a 2-shard stream gives the results of the same events from a file', async (t) => {
+    const dir = tempDir(t);
+    const lines = eventLines(3000, { seed: 7, bad: true });
+    const file = path.join(dir, 'events.jsonl');
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const stream = await createStream(client, 2);
+    await putLines(client, stream, lines);
+    const fromFile = await runOver(fileSource(file));
+    const fromKinesis = await runOver(kinesisSource(uriOf(stream)));
+    assert.equal(fromKinesis.stats.in, lines.length);
+    assert.equal(fromKinesis.stats.late, 0);
+    assert.ok(fromKinesis.out.length > 100);
+    assert.deepEqual(sorted(fromKinesis.out), sorted(fromFile.out));
+    assert.ok(fromKinesis.stats.deadLettered > 0, 'the generator wrote bad lines');
+    assert.equal(fromKinesis.stats.deadLettered, fromFile.stats.deadLettered);
+    // The reader really had two partitions (shards), both with records.
+    const reader = await kinesisSource(uriOf(stream)).open({ from: 'earliest', follow: false, readerSchema: undefined });
+    try {
+      assert.deepEqual(reader.partitions, [0, 1]);
+      for (const p of reader.partitions) assert.ok(((await reader.read(p, 10)) ?? []).length > 0);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('the sink puts each result with its key as partition key and its JSON value, past the 500-record batch', async () => {
+    const stream = await createStream(client, 2);
+    const events = eventLines(4000, { seed: 3 }).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const expected = memorySink();
+    await runTopology(topology, { sources: { events: memorySource([events]) }, sinks: { out: expected.connector } });
+    const stats = await runTopology(topology, { sources: { events: memorySource([events]) }, sinks: { out: kinesisSink(uriOf(stream)) } });
+    const results = expected.json();
+    assert.ok(results.length > 500, `${results.length} results: more than one PutRecords call`);
+    assert.equal(stats.resultsOut, results.length);
+    const got = await readAll(client, stream);
+    assert.equal(got.length, results.length);
+    for (const r of got) assert.equal(r.key, (r.value as { key: string }).key);
+    assert.deepEqual(sorted(got.map((r) => r.value)), sorted(results));
+    // Keyless values go under one fixed partition key.
+    const writer = await kinesisSink(uriOf(stream)).open();
+    writer.write({ hello: 1 }, undefined, 0);
+    assert.ok(writer.pending > 0);
+    await writer.close();
+    const all = await readAll(client, stream);
+    assert.deepEqual(all.filter((r) => r.key === 'rtml').map((r) => r.value), [{ hello: 1 }]);
+  });
+
+  it('a run stopped midway resumes from its checkpoint (shard sequence numbers) and ends with a clean run\'s results', async (t) => {
+    const dir = tempDir(t);
+    const lines = eventLines(3000, { seed: 11 });
+    const stream = await createStream(client, 2);
+    await putLines(client, stream, lines);
+    const uri = uriOf(stream);
+    const clean = await runOver(kinesisSource(uri));
+    assert.equal(clean.stats.in, lines.length);
+
+    const checkpoint = { dir: path.join(dir, 'ckpt'), everyEvents: 250 };
+    const controller = new AbortController();
+    let seen = 0;
+    const inner = kinesisSource(uri);
+    // The same source, counting what it hands out and stopping the run after ~1000 records.
+    const stopping: SourceConnector = {
+      uri,
+      async open(options) {
+        const reader = await inner.open(options);
+        return Object.assign(Object.create(reader) as typeof reader, {
+          async read(p: number, max: number): Promise<InputRecord[] | null> {
+            const batch = await reader.read(p, max);
+            seen += batch?.length ?? 0;
+            if (seen >= 1000) controller.abort();
+            return batch;
+          },
+        });
+      },
+    };
+    const first = await runOver(stopping, { checkpoint, signal: controller.signal, batchSize: 100 });
+    assert.ok(first.stats.in < lines.length, `stopped midway (${first.stats.in} events)`);
+    assert.ok(first.stats.checkpoints >= 1);
+    const saved = JSON.stringify(fs.readdirSync(checkpoint.dir).map((f) => fs.readFileSync(path.join(checkpoint.dir, f), 'utf8')));
+    assert.match(saved, /shardId-\d+/, 'the checkpoint carries shard positions');
+
+    const second = await runOver(kinesisSource(uri), { checkpoint, batchSize: 100 });
+    assert.equal(second.stats.resumed, true);
+    assert.equal(second.stats.in, lines.length, 'counters continue from the checkpoint: nothing read twice');
+    assert.deepEqual(sorted([...first.out, ...second.out]), sorted(clean.out));
+  });
+
+  it('decodes Avro with the reader schema, and turns undecodable payloads into error records', async () => {
+    const stream = await createStream(client, 1);
+    const type = avro.Type.forSchema({ type: 'record', name: 'Txn', fields: [{ name: 'card_id', type: 'string' }, { name: 'amount', type: 'double' }] });
+    await client.send(
+      new PutRecordsCommand({
+        StreamName: stream,
+        Records: [
+          { PartitionKey: 'a', Data: type.toBuffer({ card_id: 'a', amount: 2.5 }) },
+          { PartitionKey: 'a', Data: Buffer.from([0xff, 0xff, 0xff]) },
+        ],
+      }),
+    );
+    const avroReader = await kinesisSource(uriOf(stream)).open({ from: 'earliest', follow: false, readerSchema: type });
+    const jsonReader = await kinesisSource(uriOf(stream)).open({ from: 'earliest', follow: false, readerSchema: undefined });
+    try {
+      const records = (await avroReader.read(0, 10))!;
+      assert.deepEqual({ ...(records[0]!.value as object) }, { card_id: 'a', amount: 2.5 });
+      assert.deepEqual(records.map((r) => r.offset), [0, 1]);
+      assert.ok(Number.isFinite(records[0]!.timestamp), 'the arrival time');
+      assert.equal(records[1]!.value, undefined);
+      assert.match(records[1]!.error!, /undecodable Avro/);
+      assert.equal(records[1]!.raw, Buffer.from([0xff, 0xff, 0xff]).toString('base64'));
+      assert.equal(await avroReader.read(0, 10), null);
+      const json = (await jsonReader.read(0, 10))!;
+      assert.match(json[0]!.error!, /invalid JSON/);
+    } finally {
+      await avroReader.close();
+      await jsonReader.close();
+    }
+  });
+
+  it('reads a parent shard to its end before its children after a split, keeping per-key order', async () => {
+    const stream = await createStream(client, 1);
+    const put = async (from: number, to: number) => {
+      const lines: string[] = [];
+      for (let i = from; i < to; i++) lines.push(JSON.stringify({ card_id: `k${i % 7}`, seq: i, amount: 1, ts: 1_700_000_000_000 + i }));
+      await putLines(client, stream, lines);
+    };
+    await put(0, 300);
+    const [parent] = await listShards(client, stream);
+    await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: parent!.ShardId!, NewStartingHashKey: (2n ** 127n).toString() }));
+    await waitActive(client, stream);
+    await put(300, 600);
+    const shards = await listShards(client, stream);
+    assert.equal(shards.length, 3, 'the parent and its two children');
+
+    // Following (where read order is dispatch order), children first: they must hand out nothing
+    // before the parent's records.
+    const reader = await kinesisSource(uriOf(stream)).open({ from: 'earliest', follow: true, readerSchema: undefined });
+    const order: { card_id: string; seq: number }[] = [];
+    const firstChildRead: number[] = [];
+    const ended = new Set<number>();
+    try {
+      assert.deepEqual(reader.partitions, [0, 1, 2]);
+      const deadline = Date.now() + 15_000;
+      while (order.length < 600 && Date.now() < deadline) {
+        for (const p of [2, 1, 0].filter((q) => !ended.has(q))) {
+          const batch = await reader.read(p, 50);
+          if (batch === null) {
+            // Only the closed parent ends, once read to its end.
+            assert.equal(p, 0);
+            assert.equal(order.length >= 300, true);
+            ended.add(p);
+            continue;
+          }
+          if (p !== 0 && batch.length > 0 && firstChildRead.length === 0) firstChildRead.push(order.length);
+          for (const r of batch) order.push(r.value as { card_id: string; seq: number });
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      await reader.close();
+    }
+    assert.equal(order.length, 600);
+    assert.deepEqual(firstChildRead, [300], 'children start after the 300 records of their parent');
+    const last = new Map<string, number>();
+    for (const r of order) {
+      assert.ok((last.get(r.card_id) ?? -1) < r.seq, `key ${r.card_id}: ${r.seq} after ${last.get(r.card_id)}`);
+      last.set(r.card_id, r.seq);
+    }
+    // Bounded, through the engine: every record of the parent and both children, once.
+    const { stats } = await runOver(kinesisSource(uriOf(stream)));
+    assert.equal(stats.in, 600);
+    assert.equal(stats.deadLettered, 0);
+  });
+
+  it('retries a stream that is not reachable at start, logging it, and proceeds once it is', async () => {
+    const port = await freePort();
+    const endpoint = `http://127.0.0.1:${port}`;
+    const stream = 'late-start';
+    const logged: string[] = [];
+    const controller = new AbortController();
+    const lines = eventLines(200, { seed: 5 });
+    let later: KinesisMock | undefined;
+    try {
+      const running = runOver(kinesisSource(uriOf(stream, endpoint, '&connect-timeout=30s'), { log: (m) => logged.push(m) }), {
+        follow: true,
+        signal: controller.signal,
+        pollInterval: 10,
+        onProgress: (p) => {
+          if (p.stats.in >= lines.length) controller.abort();
+        },
+      });
+      const guard = setTimeout(() => controller.abort(), 40_000);
+      while (logged.length === 0) await new Promise((r) => setTimeout(r, 50));
+      assert.match(logged[0]!, /^rtml: kinesis late-start unreachable \(.+\); retrying in \d/);
+      later = await startKinesisMock({ port });
+      const c = kinesisClient(parseKinesisUri(uriOf(stream, endpoint)));
+      await c.send(new CreateStreamCommand({ StreamName: stream, ShardCount: 2 }));
+      await waitActive(c, stream);
+      await putLines(c, stream, lines);
+      c.destroy();
+      const { stats } = await running;
+      clearTimeout(guard);
+      assert.equal(stats.in, lines.length, logged.join('\n'));
+      assert.ok(logged.some((l) => /reachable again/.test(l)), logged.join('\n'));
+    } finally {
+      controller.abort();
+      await later?.stop();
+    }
+  });
+});
