@@ -1,0 +1,20 @@
+import { createRequire } from 'node:module';
+import type * as Kafka from '@confluentinc/kafka-javascript';
+
+/** The native client, loaded lazily (it is a native addon, only needed by runs that use Kafka). */
+export type KafkaModule = typeof Kafka;
+
+let loaded: KafkaModule | undefined;
+
+export function kafkaModule(): KafkaModule {
+  loaded ??= createRequire(import.meta.url)('@confluentinc/kafka-javascript') as KafkaModule;
+  return loaded;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`;
+}

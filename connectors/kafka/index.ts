@@ -1,0 +1,4 @@
+export { kafkaSink, type KafkaSinkOptions } from './sink.ts';
+export { kafkaSource, type KafkaSourceOptions } from './source.ts';
+export { parseKafkaUri, type KafkaUri } from './uri.ts';
+export { decodeWire, encodeWire, LocalSchemaIds, wireSchemaId } from './wireFormat.ts';

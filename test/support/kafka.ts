@@ -1,0 +1,115 @@
+import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * A librdkafka mock cluster (3 brokers, the real Kafka protocol) in a child process, built from
+ * kafka-mock.c with gcc on first use (cached in the temp dir by source mtime).
+ */
+
+const SOURCE = fileURLToPath(new URL('./kafka-mock.c', import.meta.url));
+
+function launcher(): string {
+  const bin = join(tmpdir(), `rtml-kafka-mock-${Math.floor(statSync(SOURCE).mtimeMs)}`);
+  if (!existsSync(bin)) {
+    const tmp = `${bin}.${process.pid}`;
+    execFileSync('gcc', ['-O1', '-o', tmp, SOURCE, '-lrdkafka'], { stdio: 'inherit' });
+    execFileSync('mv', [tmp, bin]);
+  }
+  return bin;
+}
+
+export interface MockKafka {
+  /** Comma-separated host:port of the three brokers. */
+  bootstrap: string;
+  /** Creates a topic with `partitions` partitions (auto-created topics get the default count). */
+  createTopic(name: string, partitions: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startMockKafka(): Promise<MockKafka> {
+  const child: ChildProcessWithoutNullStreams = spawn(launcher(), [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const lines: string[] = [];
+  const waiters: ((line: string) => void)[] = [];
+  let buffered = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      const waiter = waiters.shift();
+      if (waiter) waiter(line);
+      else lines.push(line);
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const nextLine = (): Promise<string> =>
+    lines.length > 0
+      ? Promise.resolve(lines.shift()!)
+      : Promise.race([
+          new Promise<string>((resolve) => waiters.push(resolve)),
+          exited.then(() => Promise.reject(new Error(`kafka mock exited: ${stderr}`))),
+        ]);
+  const bootstrap = await nextLine();
+  return {
+    bootstrap,
+    async createTopic(name, partitions) {
+      child.stdin.write(`topic ${name} ${partitions}\n`);
+      const answer = await nextLine();
+      if (answer !== 'ok') throw new Error(`kafka mock: cannot create topic ${name}: ${answer}`);
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+/** A TCP listener on a port that forwards to `target` (host:port), for a broker that appears later. */
+export function forwarder(port: number, target: string): Promise<{ close(): Promise<void> }> {
+  const [host, targetPort] = target.split(':');
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(targetPort), host);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () =>
+      resolve({
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      }),
+    );
+  });
+}
+
+/** A port nothing listens on right now. */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
