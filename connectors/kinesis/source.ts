@@ -45,7 +45,7 @@ export function kinesisSource(uri: string, options: KinesisSourceOptions = {}): 
 /** Records per GetRecords call (the Kinesis maximum is 10,000). */
 const GET_LIMIT = 10_000;
 /** Sequence numbers kept per shard for offsets not yet checkpointed (a bound for runs without checkpoints). */
-const MAX_RETAINED = 500_000;
+const MAX_RETAINED = 100_000;
 const FOLLOW_IDLE_MIN_MS = 250;
 const FOLLOW_IDLE_MAX_MS = 1_000;
 const THROTTLE_MAX_MS = 5_000;
