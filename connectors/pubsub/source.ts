@@ -1,0 +1,341 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Duration, PubSub, SubscriptionCloseBehaviors, type Message, type Subscription } from '@google-cloud/pubsub';
+import type { Type } from 'avsc';
+import { errorMessage, RtmlError } from '../../engine/errors.ts';
+import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
+import { parsePubSubUri, type PubSubUri } from './uri.ts';
+
+/** Messages held (buffered or processed, not yet acknowledged) before the client stops pulling. */
+export const MAX_UNACKED = 10_000;
+/** How long the client keeps extending the ack deadline of a held message before letting it go. */
+const MAX_EXTENSION_MINUTES = 30;
+/** Follow mode: how long `read` waits for a message before answering `[]`. */
+const FOLLOW_WAIT_MS = 25;
+/** Bounded mode: the longest a single `read` blocks before answering `[]` (the run loop goes on). */
+const BOUNDED_WAIT_MS = 200;
+/** How long after an ack the client library may not have sent it yet (it is repeated on close). */
+const RECENT_ACK_MS = 5000;
+/** gRPC status codes. */
+const NOT_FOUND = 5;
+const PERMISSION_DENIED = 7;
+const UNAUTHENTICATED = 16;
+
+/**
+ * Calls `probe` (a metadata request) until the server answers, retrying with backoff while it is
+ * unreachable and writing `rtml: pubsub <project> unreachable (…); retrying in …` to stderr each
+ * time; gives up with RTML_E_BINDING after `timeoutMs`. A missing resource or refused credentials
+ * fail at once.
+ */
+export async function connectWithRetry<T>(uri: PubSubUri, what: string, probe: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  let delay = 250;
+  for (;;) {
+    try {
+      return await probe();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === NOT_FOUND) {
+        throw new RtmlError('RTML_E_BINDING', `pubsub ${uri.project}: ${what} ${uri.name} does not exist (create it first, e.g. gcloud pubsub ${what}s create ${uri.name})`, { cause: err });
+      }
+      if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
+        throw new RtmlError('RTML_E_BINDING', `pubsub ${uri.project}: access to ${what} ${uri.name} refused: ${errorMessage(err)}`, { cause: err });
+      }
+      const elapsed = Date.now() - started;
+      const reason = errorMessage(err).split('\n')[0]!;
+      if (elapsed >= uri.connectTimeoutMs) {
+        throw new RtmlError('RTML_E_BINDING', `pubsub ${uri.project} unreachable for ${Math.round(elapsed / 1000)} s (${reason}); giving up`, { cause: err });
+      }
+      const wait = Math.min(delay, uri.connectTimeoutMs - elapsed);
+      process.stderr.write(`rtml: pubsub ${uri.project} unreachable (${reason}); retrying in ${wait} ms\n`);
+      await sleep(wait);
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
+/** One call, no client-side retries, so an unreachable server is reported within seconds. */
+export const PROBE_OPTIONS = { timeout: 3000, maxRetries: 0 };
+
+/**
+ * A Pub/Sub subscription as a source (`pubsub://<project>/<subscription>`), with one partition (0).
+ *
+ * 1. Streaming pull with flow control: at most MAX_UNACKED messages are held (buffered or processed
+ *    but not acknowledged); the client library keeps extending their ack deadlines (up to
+ *    MAX_EXTENSION_MINUTES) so the server does not redeliver them meanwhile.
+ * 2. Offsets are a counter assigned on arrival, continuing after `startAfter` when resuming; a
+ *    record's timestamp is the message's publish time. With message ordering enabled on the
+ *    subscription, messages of one ordering key arrive in order on the single partition.
+ * 3. Messages are acknowledged only in `committed(positions)` (a durable checkpoint, or the end of a
+ *    completed bounded run): every held message with an offset up to the position. A crash before
+ *    that means Pub/Sub redelivers them (at-least-once: nothing is lost; a crash between the
+ *    checkpoint and the acknowledgement may process a message twice). On close, held messages not
+ *    acknowledged are nacked, so the next run gets them at once.
+ * 4. Bounded (not following): Pub/Sub has no end offset, so the input ends once no new message has
+ *    arrived for `?idle=` (default 2000 ms) after the last one (or after open) — the subscription's
+ *    backlog, in practice. While MAX_UNACKED messages await acknowledgement the client pulls
+ *    nothing more, which is not idleness: the input then waits for a checkpoint to acknowledge them.
+ *    Nor does a bounded input end before the subscription's ack deadline has passed since open:
+ *    messages an earlier run held when it crashed or stopped (including ones in flight on its
+ *    stream, which its close cannot nack) are redelivered only once their lease expires, and this
+ *    reader extends leases by that deadline at a time, so the same holds for its own crashes.
+ * 5. `from: 'latest'` (and no checkpoint to resume from): messages published before the reader
+ *    opened are acknowledged and skipped, so only messages published after open are processed —
+ *    "latest" means the same as for a log. (Seeking the subscription would drop them too, but it is
+ *    an administrative operation that needs more permissions.) `earliest`: whatever the
+ *    subscription holds. When resuming, everything delivered is processed: what the subscription
+ *    still holds is exactly what no checkpoint covered.
+ * 6. Values are JSON (UTF-8) or, when the topology declares a reader schema, Avro binary with that
+ *    schema; a message that cannot be decoded becomes an error record (to the dead-letter output).
+ */
+export function pubsubSourceConnector(uri: string): SourceConnector {
+  const parsed = parsePubSubUri(uri, 'source');
+  return {
+    uri,
+    async open(options: SourceOpenOptions): Promise<SourceReader> {
+      return PubSubSourceReader.open(parsed, options);
+    },
+  };
+}
+
+interface Held {
+  offset: number;
+  message: Message;
+}
+
+class PubSubSourceReader implements SourceReader {
+  readonly partitions: readonly number[] = [0];
+  readonly decodesWithReaderSchema: boolean;
+  /** Arrived and not yet read, in offset order. */
+  private readonly buffer: Held[] = [];
+  private head = 0;
+  /** Read and not yet acknowledged, in offset order. */
+  private readonly unacked: Held[] = [];
+  private unackedHead = 0;
+  /** Held messages by id: a redelivery of one we hold replaces its handle instead of a duplicate. */
+  private readonly byId = new Map<string, Held>();
+  private nextOffset: number;
+  private lastArrival = Date.now();
+  private openedAt = Date.now();
+  private done = 0;
+  private ended = false;
+  private failure: unknown;
+  private arrived: (() => void) | undefined;
+  private saturationWarned = false;
+  private readonly skipBefore: number;
+  private closed = false;
+  /** Acks handed to the client library lately (batched by it): repeated, awaited, on close. */
+  private recentAcks: { ackId: string; at: number }[] = [];
+
+  private constructor(
+    private readonly uri: PubSubUri,
+    private readonly client: PubSub,
+    private readonly subscription: Subscription,
+    private readonly options: SourceOpenOptions,
+    private readonly type: Type | undefined,
+    /** Bounded: the input does not end before this long after open (the subscription's ack deadline). */
+    private readonly settleMs: number,
+  ) {
+    this.decodesWithReaderSchema = type !== undefined;
+    const last = options.startAfter?.get(0);
+    this.nextOffset = last === undefined ? 0 : last + 1;
+    this.skipBefore = options.from === 'latest' && options.startAfter === undefined ? Date.now() : -Infinity;
+  }
+
+  static async open(uri: PubSubUri, options: SourceOpenOptions): Promise<PubSubSourceReader> {
+    const client = new PubSub({ projectId: uri.project });
+    try {
+      const probe = client.subscription(uri.name);
+      const [metadata] = await connectWithRetry(uri, 'subscription', () => probe.getMetadata(PROBE_OPTIONS));
+      const ackDeadline = Math.max(10, Number(metadata.ackDeadlineSeconds ?? 10));
+      if (metadata.enableMessageOrdering && !options.follow) {
+        process.stderr.write(`rtml: pubsub ${uri.project}/${uri.name} has message ordering: Pub/Sub delivers more of an ordering key only once earlier ones are acknowledged, which happens at checkpoints — checkpoint often (e.g. every few thousand events), or a bounded run may end (idle) before the backlog is read\n`);
+      }
+      const subscription = client.subscription(uri.name, {
+        flowControl: { maxMessages: MAX_UNACKED, allowExcessMessages: false },
+        maxExtensionTime: Duration.from({ minutes: MAX_EXTENSION_MINUTES }),
+        closeOptions: { behavior: SubscriptionCloseBehaviors.NackImmediately },
+        // Leases are extended by the subscription's ack deadline at a time, so the messages a crashed
+        // run held come back within that long (see `settleMs`).
+        minAckDeadline: Duration.from({ seconds: ackDeadline }),
+        maxAckDeadline: Duration.from({ seconds: ackDeadline }),
+      });
+      const reader = new PubSubSourceReader(uri, client, subscription, options, options.readerSchema, ackDeadline * 1000);
+      subscription.on('message', (m: Message) => reader.onMessage(m));
+      subscription.on('error', (err: unknown) => reader.onError(err));
+      reader.lastArrival = reader.openedAt = Date.now();
+      return reader;
+    } catch (err) {
+      await client.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  private onMessage(message: Message): void {
+    if (this.closed) {
+      message.nack();
+      return;
+    }
+    const held = this.byId.get(message.id);
+    if (held !== undefined) {
+      held.message = message; // redelivered (lease lost): acknowledge with the newest handle
+      return;
+    }
+    if (message.publishTime.getTime() < this.skipBefore) {
+      message.ack(); // from: latest — published before open
+      return;
+    }
+    const entry = { offset: this.nextOffset++, message };
+    this.byId.set(message.id, entry);
+    this.buffer.push(entry);
+    this.lastArrival = Date.now();
+    this.wake();
+  }
+
+  private onError(err: unknown): void {
+    this.failure ??= err;
+    this.wake();
+  }
+
+  private wake(): void {
+    const arrived = this.arrived;
+    this.arrived = undefined;
+    arrived?.();
+  }
+
+  private async waitForMessage(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.arrived = undefined;
+        resolve();
+      }, ms);
+      this.arrived = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  async read(partition: number, max: number): Promise<InputRecord[] | null> {
+    if (partition !== 0) throw new RtmlError('RTML_E_BINDING', `pubsub://${this.uri.project}/${this.uri.name} has only partition 0`);
+    if (this.ended) return null;
+    if (this.failure !== undefined) this.fail();
+    if (this.head >= this.buffer.length) {
+      if (this.options.follow) {
+        await this.waitForMessage(FOLLOW_WAIT_MS);
+      } else {
+        if (this.held() >= MAX_UNACKED) {
+          // The client pulls nothing more until a checkpoint acknowledges: not idle.
+          this.lastArrival = Date.now();
+          if (!this.saturationWarned) {
+            this.saturationWarned = true;
+            process.stderr.write(`rtml: pubsub ${this.uri.project}/${this.uri.name}: ${MAX_UNACKED} messages await acknowledgement, which only a checkpoint gives; waiting for one (checkpoint more often if this lasts)\n`);
+          }
+        }
+        const now = Date.now();
+        const wait = Math.max(this.uri.idleMs - (now - this.lastArrival), this.settleMs - (now - this.openedAt));
+        if (wait <= 0) {
+          this.ended = true;
+          return null;
+        }
+        await this.waitForMessage(Math.min(BOUNDED_WAIT_MS, wait));
+      }
+      if (this.failure !== undefined) this.fail();
+    }
+    const out: InputRecord[] = [];
+    while (out.length < max && this.head < this.buffer.length) {
+      const held = this.buffer[this.head++]!;
+      this.unacked.push(held);
+      out.push(this.decode(held));
+    }
+    if (this.head > 4096 && this.head * 2 > this.buffer.length) {
+      this.buffer.splice(0, this.head);
+      this.head = 0;
+    }
+    this.done += out.length;
+    return out;
+  }
+
+  private held(): number {
+    return this.buffer.length - this.head + this.unacked.length - this.unackedHead;
+  }
+
+  private fail(): never {
+    throw new RtmlError('RTML_E_BINDING', `pubsub ${this.uri.project}/${this.uri.name}: streaming pull failed: ${errorMessage(this.failure)}`, { cause: this.failure });
+  }
+
+  private decode({ offset, message }: Held): InputRecord {
+    const timestamp = message.publishTime.getTime();
+    const data = message.data;
+    if (this.type !== undefined) {
+      try {
+        return new InputRecord(offset, this.type.fromBuffer(data), undefined, undefined, timestamp);
+      } catch (err) {
+        return new InputRecord(offset, undefined, `invalid Avro payload for schema ${this.type.name ?? this.type.typeName}: ${errorMessage(err)}`, data.toString('base64'), timestamp);
+      }
+    }
+    const text = data.toString('utf8');
+    try {
+      return new InputRecord(offset, JSON.parse(text), undefined, undefined, timestamp);
+    } catch (err) {
+      return new InputRecord(offset, undefined, `invalid JSON payload: ${errorMessage(err)}`, text, timestamp);
+    }
+  }
+
+  /** Acknowledges every read message up to the checkpointed position (never unread ones). */
+  async committed(positions: ReadonlyMap<number, number>): Promise<void> {
+    const upTo = positions.get(0);
+    if (upTo === undefined) return;
+    const now = Date.now();
+    const since = now - RECENT_ACK_MS;
+    let old = 0;
+    while (old < this.recentAcks.length && this.recentAcks[old]!.at < since) old++;
+    if (old > 0) this.recentAcks.splice(0, old);
+    while (this.unackedHead < this.unacked.length && this.unacked[this.unackedHead]!.offset <= upTo) {
+      const held = this.unacked[this.unackedHead++]!;
+      this.byId.delete(held.message.id);
+      held.message.ack();
+      this.recentAcks.push({ ackId: held.message.ackId, at: now });
+    }
+    if (this.unackedHead > 4096 && this.unackedHead * 2 > this.unacked.length) {
+      this.unacked.splice(0, this.unackedHead);
+      this.unackedHead = 0;
+    }
+  }
+
+  progress(): { done: number; total: number } | undefined {
+    return this.options.follow ? undefined : { done: this.done, total: this.done + this.buffer.length - this.head };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    // Not covered by a checkpoint: back to the subscription for the next run, at once. The client
+    // library's own nacks on close are batched and partly lost when the stream closes at once, so
+    // the held messages are nacked (and recent acks repeated) with awaited calls once it is closed.
+    const nack: string[] = [];
+    for (let i = this.unackedHead; i < this.unacked.length; i++) nack.push(this.unacked[i]!.message.ackId);
+    for (let i = this.head; i < this.buffer.length; i++) nack.push(this.buffer[i]!.message.ackId);
+    const since = Date.now() - RECENT_ACK_MS;
+    const ack = this.recentAcks.filter((a) => a.at >= since).map((a) => a.ackId);
+    this.byId.clear();
+    try {
+      await this.subscription.close();
+      await this.call('acknowledge', ack, {});
+      await this.call('modifyAckDeadline', nack, { ackDeadlineSeconds: 0 });
+    } finally {
+      this.subscription.removeAllListeners();
+      await this.client.close();
+    }
+  }
+
+  /** An acknowledge / modifyAckDeadline request for `ackIds`, in chunks, awaited. */
+  private async call(method: 'acknowledge' | 'modifyAckDeadline', ackIds: string[], extra: object): Promise<void> {
+    const subscription = this.subscription.name;
+    for (let i = 0; i < ackIds.length; i += 1000) {
+      const reqOpts = { subscription, ackIds: ackIds.slice(i, i + 1000), ...extra };
+      await new Promise<void>((resolve, reject) => {
+        this.client.request<unknown>({ client: 'SubscriberClient', method, reqOpts, gaxOpts: { timeout: 10_000 } }, (err) => (err ? reject(err) : resolve()));
+      });
+    }
+  }
+}

@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { PubSub, type Message } from '@google-cloud/pubsub';
+import { fileSource } from '../connectors/file/source.ts';
+import { pubsubSink, pubsubSource } from '../connectors/pubsub/index.ts';
+import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from '../engine/index.ts';
+import type { InputRecord, SourceConnector } from '../engine/io.ts';
+import { runTopology, type RunOptions } from '../engine/runtime.ts';
+import { eventLines } from './support/generate.ts';
+import { memorySink, memorySource } from './support/memory.ts';
+import { freePort, startPubSubEmulator, type PubSubEmulator } from './support/pubsub.ts';
+
+/**
+ * The Pub/Sub connector against the emulator (started once for the file). Pub/Sub does not keep the
+ * order of messages across publishes, so the topologies allow 1 h out of order: no event is late
+ * whatever the arrival order, every window fires at the end, and results compare as sorted sets
+ * (sums rounded to cents, as float addition order differs).
+ */
+
+const topology = defineTopology('pubsub', ({ source, sink }) =>
+  source('events', { time: 'ts', outOfOrder: '1h' }).pipe(keyBy('card_id'), window(tumbling('10s')), aggregate({ n: count(), total: sum('amount') }), sink('out')),
+);
+
+type Row = Record<string, unknown>;
+
+function normalize(rows: Row[]): string[] {
+  return rows.map((r) => JSON.stringify({ ...r, total: Math.round((r.total as number) * 100) })).sort();
+}
+
+let emulator: PubSubEmulator;
+let client: PubSub;
+let dir: string;
+let savedHost: string | undefined;
+
+before(async () => {
+  emulator = await startPubSubEmulator();
+  savedHost = process.env.PUBSUB_EMULATOR_HOST;
+  process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+  client = new PubSub({ projectId: 'test' });
+  dir = mkdtempSync(join(tmpdir(), 'rtml-pubsub-'));
+});
+
+after(async () => {
+  await client?.close();
+  await emulator?.stop();
+  if (savedHost === undefined) delete process.env.PUBSUB_EMULATOR_HOST;
+  else process.env.PUBSUB_EMULATOR_HOST = savedHost;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A topic and a subscription on it (ack deadline 10 s, the minimum: a bounded run lasts at least that). */
+async function topicWithSubscription(name: string, options: { ordering?: boolean } = {}): Promise<void> {
+  const [topic] = await client.createTopic(name);
+  await topic.createSubscription(`${name}-sub`, { enableMessageOrdering: options.ordering ?? false, ackDeadlineSeconds: 10 });
+}
+
+/** Publishes JSON lines with the client directly (ordering key = card id when `ordering`). */
+async function publish(name: string, lines: string[], ordering: boolean): Promise<void> {
+  const topic = client.topic(name, { messageOrdering: ordering, batching: { maxMessages: 500, maxMilliseconds: 5 } });
+  await Promise.all(
+    lines.map((line) =>
+      topic.publishMessage(ordering ? { data: Buffer.from(line), orderingKey: (JSON.parse(line) as { card_id: string }).card_id } : { data: Buffer.from(line) }),
+    ),
+  );
+}
+
+/** The same topology over the same events from a file. */
+async function fileRun(name: string, lines: string[]): Promise<Row[]> {
+  const path = join(dir, `${name}.jsonl`);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  const out = memorySink();
+  await runTopology(topology, { sources: { events: fileSource(path) }, sinks: { out: out.connector }, warn: () => {} });
+  return out.json();
+}
+
+/** Wraps a source: counts the records read and the positions committed, and can stop the run. */
+function watched(source: SourceConnector, stop?: { after: number; how: 'abort' | 'crash'; controller?: AbortController }) {
+  const seen = { records: 0, committed: [] as number[], offsets: [] as number[] };
+  const connector: SourceConnector = {
+    uri: source.uri,
+    async open(options) {
+      const reader = await source.open(options);
+      return {
+        partitions: reader.partitions,
+        decodesWithReaderSchema: reader.decodesWithReaderSchema,
+        async read(p: number, max: number): Promise<InputRecord[] | null> {
+          if (stop && seen.records >= stop.after) {
+            if (stop.how === 'crash') throw new Error('simulated crash');
+            stop.controller!.abort();
+          }
+          const batch = await reader.read(p, stop ? Math.min(max, 50) : max);
+          if (batch) {
+            seen.records += batch.length;
+            for (const r of batch) seen.offsets.push(r.offset);
+          }
+          return batch;
+        },
+        async committed(positions) {
+          seen.committed.push(positions.get(0) ?? -1);
+          await reader.committed!(positions);
+        },
+        progress: () => reader.progress(),
+        close: () => reader.close(),
+      };
+    },
+  };
+  return { connector, seen };
+}
+
+describe('pubsub:// connector (emulator)', { timeout: 120_000 }, () => {
+  it('a bounded keyed tumbling count/sum over a subscription equals the same run over a file (bad messages dead-lettered), and acknowledges at the end', async () => {
+    // Published without ordering keys (an ordered subscription delivers more of a key only once
+    // earlier messages are acknowledged, i.e. at checkpoints): the 1 h outOfOrder makes order moot.
+    const lines = [...eventLines(1500, { seed: 11, keys: 30 }), '{"card_id": "c1", "amount":'];
+    await topicWithSubscription('events-a');
+    await publish('events-a', lines, false);
+    const out = memorySink();
+    const dlq = memorySink();
+    const stats = await runTopology(topology, {
+      sources: { events: pubsubSource('pubsub://test/events-a-sub?idle=1000') },
+      sinks: { out: out.connector, dlq: dlq.connector },
+      warn: () => {},
+    });
+    const expected = await fileRun('a', lines);
+    assert.deepEqual([stats.in, stats.deadLettered], [lines.length, 1]);
+    const letter = dlq.json()[0]!;
+    assert.match(String(letter.reason), /invalid JSON payload/);
+    assert.equal(letter.payload, '{"card_id": "c1", "amount":');
+    assert.ok(expected.length > 50);
+    assert.deepEqual(normalize(out.json()), normalize(expected));
+    // Acknowledged at the end of the completed run: a second run finds nothing.
+    const second = await runTopology(topology, { sources: { events: pubsubSource('pubsub://test/events-a-sub?idle=500') }, sinks: { out: memorySink().connector }, warn: () => {} });
+    assert.equal(second.in, 0);
+  });
+
+  it('the sink publishes results with attribute key = the result key and JSON values (ordering keys with ?ordering=true)', async () => {
+    await topicWithSubscription('results', { ordering: true });
+    const events = eventLines(600, { seed: 5, keys: 10 }).map((l) => JSON.parse(l) as Row);
+    const expected = memorySink();
+    await runTopology(topology, { sources: { events: memorySource([events]) }, sinks: { out: expected.connector }, warn: () => {} });
+    const stats = await runTopology(topology, { sources: { events: memorySource([events]) }, sinks: { out: pubsubSink('pubsub://test/results?ordering=true') }, warn: () => {} });
+    assert.equal(stats.resultsOut, expected.values.length);
+    const got: { key: string | undefined; value: Row; orderingKey: string | undefined }[] = [];
+    const sub = client.subscription('results-sub');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`pulled ${got.length} of ${expected.values.length} results`)), 15_000);
+      sub.on('message', (m: Message) => {
+        got.push({ key: m.attributes.key, value: JSON.parse(m.data.toString('utf8')) as Row, orderingKey: m.orderingKey || undefined });
+        m.ack();
+        if (got.length === expected.values.length) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      sub.on('error', reject);
+    });
+    await sub.close();
+    assert.ok(got.length > 20);
+    for (const g of got) {
+      assert.equal(g.key, g.value.key);
+      assert.equal(g.orderingKey, g.value.key);
+    }
+    assert.deepEqual(normalize(got.map((g) => g.value)), normalize(expected.json()));
+    // Per key (ordering key), results arrive in the order they were written.
+    const order = (rows: Row[]) => rows.filter((r) => r.key === 'c3').map((r) => r.window_start);
+    assert.deepEqual(order(got.map((g) => g.value)), order(expected.json()));
+  });
+
+  for (const how of ['abort', 'crash'] as const) {
+    it(`acknowledges only what a checkpoint covers: ${how === 'abort' ? 'stopped midway by the signal' : 'crashed midway'}, the next run gets the rest redelivered and ends with a clean run's results`, async () => {
+      const name = `ckpt-${how}`;
+      const lines = eventLines(2000, { seed: 23, keys: 25 });
+      await topicWithSubscription(name);
+      await publish(name, lines, false);
+      const expected = await fileRun(name, lines);
+      const uri = `pubsub://test/${name}-sub?idle=1500`;
+      const checkpoint = { dir: join(dir, `${name}-checkpoint`), everyEvents: 300 };
+      const controller = new AbortController();
+      const first = watched(pubsubSource(uri), { after: 1000, how, controller });
+      const out1 = memorySink();
+      const options = (source: SourceConnector, out: ReturnType<typeof memorySink>): RunOptions => ({
+        sources: { events: source },
+        sinks: { out: out.connector },
+        checkpoint,
+        batchSize: 50,
+        signal: controller.signal,
+        warn: () => {},
+      });
+      if (how === 'crash') await assert.rejects(runTopology(topology, options(first.connector, out1)), /simulated crash/);
+      else await runTopology(topology, options(first.connector, out1));
+      assert.ok(first.seen.records >= 1000 && first.seen.records < lines.length, `run 1 read ${first.seen.records}`);
+      assert.ok(first.seen.committed.length >= 2, 'checkpoints committed');
+      const covered = first.seen.committed.at(-1)! + 1; // offsets 0.. of run 1 acknowledged
+      if (how === 'crash') assert.ok(covered < first.seen.records, 'records read after the last checkpoint were not acknowledged');
+      else assert.equal(covered, first.seen.records, 'the stop took a last checkpoint of everything processed');
+
+      const second = watched(pubsubSource(uri));
+      const out2 = memorySink();
+      const stats = await runTopology(topology, { ...options(second.connector, out2), signal: undefined });
+      assert.equal(stats.resumed, true);
+      // Nothing lost, nothing twice: run 2 gets exactly what the checkpoint did not cover.
+      assert.equal(second.seen.records, lines.length - covered);
+      assert.equal(second.seen.offsets[0], covered, 'offsets continue after the checkpoint');
+      assert.equal(stats.in, lines.length);
+      assert.deepEqual(normalize([...out1.json(), ...out2.json()]), normalize(expected));
+    });
+  }
+
+  it('retries a server that is not reachable at start, logging it, and proceeds once it is up', async () => {
+    // The "server" is a TCP proxy to the emulator on a port that refuses connections until the test
+    // starts listening: the emulator coming up, without racing its startup against topic creation.
+    const port = await freePort();
+    const lines = eventLines(200, { seed: 3, keys: 5 });
+    const logged: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      logged.push(String(chunk));
+      return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    process.env.PUBSUB_EMULATOR_HOST = `127.0.0.1:${port}`;
+    let proxy: Server | undefined;
+    const sockets = new Set<Socket>();
+    try {
+      const out = memorySink();
+      const started = Date.now();
+      const running = runTopology(topology, { sources: { events: pubsubSource('pubsub://test/late-start-sub?idle=1000') }, sinks: { out: out.connector }, warn: () => {} });
+      const deadline = Date.now() + 10_000;
+      while (!logged.some((l) => /^rtml: pubsub test unreachable \(.+\); retrying in \d+ ms\n$/.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(logged.some((l) => l.startsWith('rtml: pubsub test unreachable (')), `no retry line in ${JSON.stringify(logged)}`);
+      await topicWithSubscription('late-start');
+      await publish('late-start', lines, false);
+      const [host, emuPort] = emulator.host.split(':');
+      proxy = createServer((socket) => {
+        const upstream = createConnection(Number(emuPort), host);
+        sockets.add(socket).add(upstream);
+        socket.pipe(upstream).pipe(socket);
+        socket.on('error', () => upstream.destroy());
+        upstream.on('error', () => socket.destroy());
+      });
+      await new Promise<void>((resolve) => proxy!.listen(port, '127.0.0.1', resolve));
+      const stats = await running;
+      assert.equal(stats.in, lines.length);
+      assert.deepEqual(normalize(out.json()), normalize(await fileRun('late-start', lines)));
+      assert.ok(Date.now() - started < 60_000);
+    } finally {
+      process.stderr.write = write;
+      process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve()));
+    }
+  });
+
+  it('rejects bad URIs naming the URI and the expected form', () => {
+    assert.throws(() => pubsubSource('pubsub://test'), (err: Error & { code?: string }) => err.code === 'RTML_E_URI' && /"pubsub:\/\/test".*pubsub:\/\/<project>\/<subscription>/.test(err.message));
+    assert.throws(() => pubsubSink('pubsub://test/results?ordering=yes'), /ordering=yes must be true or false.*pubsub:\/\/<project>\/<topic>/);
+    assert.throws(() => pubsubSource('pubsub://test/sub?bogus=1'), /unknown parameter "bogus"/);
+  });
+});
