@@ -8,7 +8,9 @@ import { nullSink } from './null/sink.ts';
 
 /**
  * Source and sink URIs: `file:path.jsonl` (JSON lines) and `log:<dir>/<topic>` (the embedded log;
- * a sink may add `?partitions=N` for a topic it creates); `null:` is a sink that discards.
+ * a sink may add `?partitions=N` for a topic it creates); `null:` is a sink that discards. The
+ * networked transports — `kafka://`, `kinesis://`, `pubsub://` — parse their own URIs (see their
+ * folders) and are loaded only when a binding uses them: their client libraries are large.
  */
 interface ParsedUri {
   scheme: 'file' | 'log' | 'null';
@@ -21,7 +23,7 @@ const SCHEMES = ['file', 'log', 'null'];
 export function parseUri(uri: string, flag: string): ParsedUri {
   const m = /^([a-z][a-z0-9+.-]*):(.*)$/i.exec(uri);
   if (!m || !SCHEMES.includes(m[1]!)) {
-    throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} is not a supported URI (use file:path.jsonl, log:<dir>/<topic> or, for a sink, null:)`);
+    throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} is not a supported URI (use file:path.jsonl, log:<dir>/<topic>, kafka://host:port/topic, kinesis://stream, pubsub://project/subscription-or-topic or, for a sink, null:)`);
   }
   const [path = '', query = ''] = m[2]!.split('?');
   if (path === '' && m[1] !== 'null') throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} has no path`);
@@ -36,13 +38,43 @@ function partitionsParam(params: URLSearchParams, flag: string): number | undefi
   return n;
 }
 
+interface Transport {
+  source(uri: string): SourceConnector;
+  sink(uri: string): SinkConnector;
+}
+
+const TRANSPORTS: Record<string, () => Promise<Transport>> = {
+  kafka: async () => {
+    const { kafkaSource, kafkaSink } = await import('./kafka/index.ts');
+    return { source: (uri) => kafkaSource(uri), sink: (uri) => kafkaSink(uri) };
+  },
+  kinesis: async () => {
+    const { kinesisSource, kinesisSink } = await import('./kinesis/index.ts');
+    return { source: (uri) => kinesisSource(uri), sink: (uri) => kinesisSink(uri) };
+  },
+  pubsub: async () => {
+    const { pubsubSource, pubsubSink } = await import('./pubsub/index.ts');
+    return { source: pubsubSource, sink: pubsubSink };
+  },
+};
+
+/** The transport of a `scheme://…` URI, loaded when the run opens it; undefined for the local schemes. */
+function transport(uri: string): (() => Promise<Transport>) | undefined {
+  const scheme = /^([a-z]+):\/\//i.exec(uri)?.[1]?.toLowerCase();
+  return scheme === undefined ? undefined : TRANSPORTS[scheme];
+}
+
 export function sourceFromUri(uri: string, flag = '--source'): SourceConnector {
+  const load = transport(uri);
+  if (load) return { uri, open: async (options) => (await load()).source(uri).open(options) };
   const { scheme, path } = parseUri(uri, flag);
   if (scheme === 'null') throw new RtmlError('RTML_E_URI', `${flag}: null: is a sink only`);
   return scheme === 'file' ? fileSource(path) : logSource(path);
 }
 
 export function sinkFromUri(uri: string, flag = '--sink'): SinkConnector {
+  const load = transport(uri);
+  if (load) return { uri, open: async (options) => (await load()).sink(uri).open(options) };
   const { scheme, path, params } = parseUri(uri, flag);
   if (scheme === 'null') return nullSink();
   return scheme === 'file' ? fileSink(path) : logSink(path, { partitions: partitionsParam(params, flag) });

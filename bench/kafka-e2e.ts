@@ -1,0 +1,99 @@
+/**
+ * End-to-end latency on Kafka: events produced at a fixed rate (default 5k/s) to a topic of
+ * librdkafka's mock cluster, scored by `rtml run --follow` (keyBy + score with a 100-tree depth-6
+ * model from the registry) and written to a predictions topic, consumed here. Latency = when the
+ * prediction arrives − when its event was produced (both clocks in this process). Prints one line.
+ * The producer, the consumer, rtml and the mock brokers share the machine's 2 cores.
+ *
+ * Run: node --import tsx bench/kafka-e2e.ts [--rate 5000] [--seconds 10]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { kafkaModule } from '../connectors/kafka/client.ts';
+import { trainGbdt } from '../models/gbdt.ts';
+import { gbdtToOnnx } from '../models/onnxExport.ts';
+import { xorData } from '../models/synthetic.ts';
+import { startMockKafka } from '../test/support/kafka.ts';
+import { NODE_FLAGS, ROOT, RTML } from './support.ts';
+
+const { values } = parseArgs({ options: { rate: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '10' } } });
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+const FEATURES = ['amount', 'f1', 'f2', 'f3'];
+
+const dir = mkdtempSync(join(tmpdir(), 'rtml-kafka-e2e-'));
+const kafka = await startMockKafka();
+let rtml: ReturnType<typeof spawn> | undefined;
+try {
+  await kafka.createTopic('txns', 3);
+  await kafka.createTopic('predictions', 3);
+  const model = gbdtToOnnx({ ...trainGbdt(xorData({ rows: 2000, features: FEATURES.length, seed: 3 }), { trees: 100, depth: 6 }), features: FEATURES }, { label: 'y' });
+  writeFileSync(join(dir, 'model.onnx'), model);
+  const registry = ['--registry', `pglite:${join(dir, 'registry')}`, '--artifacts', join(dir, 'models')];
+  execFileSync(process.execPath, [...NODE_FLAGS, RTML, 'models', 'register', 'e2e', join(dir, 'model.onnx'), '--stage', 'production', '--features', FEATURES.join(','), ...registry], { cwd: ROOT, stdio: 'ignore' });
+  writeFileSync(
+    join(dir, 'e2e.ts'),
+    `import { defineTopology, keyBy, score } from 'rtml';
+export default defineTopology('e2e', ({ source, sink }) =>
+  source('txns', { time: 'ts' }).pipe(keyBy('card_id'), score('registry:e2e', { features: ${JSON.stringify(FEATURES)}, maxBatch: 64 }), sink('predictions')));
+`,
+  );
+  const broker = kafka.bootstrap;
+  rtml = spawn(process.execPath, [...NODE_FLAGS, RTML, 'run', join(dir, 'e2e.ts'), '--source', `txns=kafka://${broker}/txns`, '--sink', `predictions=kafka://${broker}/predictions`, '--follow', '--from', 'latest', '--no-progress', ...registry], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  rtml.stderr!.on('data', (d) => (stderr += d));
+
+  const { Kafka } = kafkaModule().KafkaJS;
+  const client = new Kafka({ kafkaJS: { brokers: broker.split(','), logLevel: 0 } });
+  const producer = client.producer({ kafkaJS: { idempotent: true, allowAutoTopicCreation: true } });
+  const consumer = client.consumer({ kafkaJS: { groupId: `e2e-${process.pid}`, fromBeginning: false }, 'fetch.wait.max.ms': 10 });
+  await Promise.all([producer.connect(), consumer.connect()]);
+  await consumer.subscribe({ topic: 'predictions' });
+  const latencies: number[] = [];
+  let measuring = false;
+  let seen = 0;
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      seen++;
+      const sent = (JSON.parse(message.value!.toString()) as { sent: number }).sent;
+      if (measuring && sent > 0) latencies.push(performance.timeOrigin + performance.now() - sent);
+    },
+  });
+  let n = 0;
+  const event = () => {
+    const now = performance.timeOrigin + performance.now();
+    const i = n++;
+    return { key: `c${i % 500}`, value: JSON.stringify({ card_id: `c${i % 500}`, amount: (i * 7) % 500, f1: (i % 13) / 13, f2: (i % 7) / 7, f3: (i % 3) / 3, ts: Math.floor(now), sent: measuring ? now : 0 }) };
+  };
+  // Warm up until predictions flow (rtml started, model loaded, partitions assigned).
+  for (let i = 0; i < 600 && seen < 100; i++) {
+    await producer.send({ topic: 'txns', messages: Array.from({ length: 20 }, event) });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (seen < 100) throw new Error(`no predictions after warm-up; rtml said: ${stderr}`);
+  measuring = true;
+  // Open loop: event i of the measured window is sent when it is due, whatever the answers do.
+  const perMs = RATE / 1000;
+  const started = performance.now();
+  let sent = 0;
+  while (performance.now() - started < SECONDS * 1000) {
+    const due = Math.floor((performance.now() - started) * perMs);
+    const batch: { key: string; value: string }[] = [];
+    for (; sent < due && batch.length < 1000; sent++) batch.push(event());
+    if (batch.length > 0) await producer.send({ topic: 'txns', messages: batch });
+    else await new Promise((r) => setTimeout(r, 1));
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  measuring = false;
+  await Promise.all([producer.disconnect(), consumer.disconnect()]);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(1);
+  console.log(`kafka end-to-end (mock cluster, 3 partitions): event produced → prediction consumed at ${RATE} ev/s for ${SECONDS} s: p50 ${pct(50)} ms, p99 ${pct(99)} ms, ${latencies.length} predictions measured (target p99 < 10 ms)`);
+} finally {
+  rtml?.kill('SIGTERM');
+  await kafka.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
