@@ -13,7 +13,8 @@ import { decodeWire, encodeWire, LocalSchemaIds, wireSchemaId } from '../connect
 import { loadSchema } from '../engine/avro.ts';
 import { RtmlError } from '../engine/errors.ts';
 import { eventLines } from './support/generate.ts';
-import { forwarder, freeTcpPort, startMockKafka, type MockKafka } from './support/kafka.ts';
+import { forwarder, startMockKafka, type MockKafka } from './support/kafka.ts';
+import { freePort } from './support/features.ts';
 
 /**
  * The Kafka connector against librdkafka's mock cluster (the real protocol, the real client), with
@@ -274,7 +275,7 @@ describe('kafka connector', () => {
   it('broker down at start: the source logs the retry and runs once the broker appears', async () => {
     await kafka.createTopic('events-e', 2);
     produce('events-e', EVENTS.slice(0, 500));
-    const port = await freeTcpPort();
+    const port = await freePort();
     const logged: string[] = [];
     const source = kafkaSource(`kafka://127.0.0.1:${port}/events-e?group=ge`, { log: (m) => logged.push(m) });
     let proxy: { close(): Promise<void> } | undefined;
@@ -302,7 +303,7 @@ describe('kafka connector', () => {
   });
 
   it('gives up with RTML_E_BINDING after connect-timeout when the cluster never appears', async () => {
-    const port = await freeTcpPort();
+    const port = await freePort();
     const logged: string[] = [];
     const started = Date.now();
     await assert.rejects(

@@ -19,7 +19,8 @@ import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from '
 import type { InputRecord, SourceConnector } from '../engine/io.ts';
 import { runTopology, type RunOptions } from '../engine/runtime.ts';
 import { eventLines } from './support/generate.ts';
-import { startKinesisMock, freePort, type KinesisMock } from './support/kinesis.ts';
+import { startKinesisMock, type KinesisMock } from './support/kinesis.ts';
+import { freePort } from './support/features.ts';
 import { memorySink, memorySource } from './support/memory.ts';
 
 /** The Kinesis connector against kinesis-mock (kinesis-local), in-process through runTopology. */

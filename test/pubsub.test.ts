@@ -12,7 +12,8 @@ import type { InputRecord, SourceConnector } from '../engine/io.ts';
 import { runTopology, type RunOptions } from '../engine/runtime.ts';
 import { eventLines } from './support/generate.ts';
 import { memorySink, memorySource } from './support/memory.ts';
-import { freePort, startPubSubEmulator, type PubSubEmulator } from './support/pubsub.ts';
+import { startPubSubEmulator, type PubSubEmulator } from './support/pubsub.ts';
+import { freePort } from './support/features.ts';
 
 /**
  * The Pub/Sub connector against the emulator (started once for the file). Pub/Sub does not keep the

@@ -102,14 +102,3 @@ export function forwarder(port: number, target: string): Promise<{ close(): Prom
   });
 }
 
-/** A port nothing listens on right now. */
-export function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}

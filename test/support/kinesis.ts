@@ -1,24 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from './features.ts';
 
 /** The installed kinesis-local package (kinesis-mock compiled to JS): its folder holds main.js and server.json. */
 function mockDir(): string {
   const require = createRequire(import.meta.url);
   return path.dirname(require.resolve('kinesis-local/package.json'));
-}
-
-/** A free TCP port on 127.0.0.1 (asked of the OS, then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface KinesisMock {
