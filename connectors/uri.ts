@@ -5,6 +5,9 @@ import { fileSource } from './file/source.ts';
 import { logSink } from './log/sink.ts';
 import { logSource } from './log/source.ts';
 import { nullSink } from './null/sink.ts';
+import { parseKafkaUri } from './kafka/uri.ts';
+import { parseKinesisUri } from './kinesis/uri.ts';
+import { parsePubSubUri } from './pubsub/uri.ts';
 
 /**
  * Source and sink URIs: `file:path.jsonl` (JSON lines) and `log:<dir>/<topic>` (the embedded log;
@@ -43,29 +46,44 @@ interface Transport {
   sink(uri: string): SinkConnector;
 }
 
-const TRANSPORTS: Record<string, () => Promise<Transport>> = {
-  kafka: async () => {
-    const { kafkaSource, kafkaSink } = await import('./kafka/index.ts');
-    return { source: (uri) => kafkaSource(uri), sink: (uri) => kafkaSink(uri) };
+/**
+ * The networked transports: `check` parses a URI at bind time (a mistake fails the run before any
+ * output is opened); `load` imports the connector and its client library when the run opens it.
+ */
+const TRANSPORTS: Record<string, { check(uri: string, role: 'source' | 'sink'): unknown; load(): Promise<Transport> }> = {
+  kafka: {
+    check: (uri) => parseKafkaUri(uri),
+    load: async () => {
+      const { kafkaSource, kafkaSink } = await import('./kafka/index.ts');
+      return { source: (uri) => kafkaSource(uri), sink: (uri) => kafkaSink(uri) };
+    },
   },
-  kinesis: async () => {
-    const { kinesisSource, kinesisSink } = await import('./kinesis/index.ts');
-    return { source: (uri) => kinesisSource(uri), sink: (uri) => kinesisSink(uri) };
+  kinesis: {
+    check: (uri) => parseKinesisUri(uri),
+    load: async () => {
+      const { kinesisSource, kinesisSink } = await import('./kinesis/index.ts');
+      return { source: (uri) => kinesisSource(uri), sink: (uri) => kinesisSink(uri) };
+    },
   },
-  pubsub: async () => {
-    const { pubsubSource, pubsubSink } = await import('./pubsub/index.ts');
-    return { source: pubsubSource, sink: pubsubSink };
+  pubsub: {
+    check: (uri, role) => parsePubSubUri(uri, role),
+    load: async () => {
+      const { pubsubSource, pubsubSink } = await import('./pubsub/index.ts');
+      return { source: pubsubSource, sink: pubsubSink };
+    },
   },
 };
 
-/** The transport of a `scheme://…` URI, loaded when the run opens it; undefined for the local schemes. */
-function transport(uri: string): (() => Promise<Transport>) | undefined {
+/** The transport of a `scheme://…` URI, its URI checked; undefined for the local schemes. */
+function transport(uri: string, role: 'source' | 'sink'): (() => Promise<Transport>) | undefined {
   const scheme = /^([a-z]+):\/\//i.exec(uri)?.[1]?.toLowerCase();
-  return scheme === undefined ? undefined : TRANSPORTS[scheme];
+  const found = scheme === undefined ? undefined : TRANSPORTS[scheme];
+  found?.check(uri, role);
+  return found?.load;
 }
 
 export function sourceFromUri(uri: string, flag = '--source'): SourceConnector {
-  const load = transport(uri);
+  const load = transport(uri, 'source');
   if (load) return { uri, open: async (options) => (await load()).source(uri).open(options) };
   const { scheme, path } = parseUri(uri, flag);
   if (scheme === 'null') throw new RtmlError('RTML_E_URI', `${flag}: null: is a sink only`);
@@ -73,7 +91,7 @@ export function sourceFromUri(uri: string, flag = '--source'): SourceConnector {
 }
 
 export function sinkFromUri(uri: string, flag = '--sink'): SinkConnector {
-  const load = transport(uri);
+  const load = transport(uri, 'sink');
   if (load) return { uri, open: async (options) => (await load()).sink(uri).open(options) };
   const { scheme, path, params } = parseUri(uri, flag);
   if (scheme === 'null') return nullSink();

@@ -144,10 +144,12 @@ describe('rtml CLI, end to end', () => {
     assert.equal(duration.code, 1);
     assert.match(duration.stderr, /RTML_E_DURATION.*tumbling\(\) size: "5 mins" is not a duration .* at .*duration\.ts:3:\d+/);
 
-    const badUri = rtml(['run', join(dir, 'topo.ts'), '--source', 'events=mqtt://x/y', '--sink', 'out=file:x']);
+    const badUri = rtml(['run', join(dir, 'topo.ts'), '--source', 'events=mqtt://x/y', '--sink', `out=file:${join(dir, 'x.jsonl')}`]);
     assert.match(badUri.stderr, /--source events: "mqtt:\/\/x\/y" is not a supported URI/);
-    const badKafka = rtml(['run', join(dir, 'topo.ts'), '--source', 'events=kafka://x/y', '--sink', 'out=file:x']);
+    const untouched = join(dir, 'untouched.jsonl');
+    const badKafka = rtml(['run', join(dir, 'topo.ts'), '--source', 'events=kafka://x/y', '--sink', `out=file:${untouched}`]);
     assert.equal(badKafka.code, 1);
+    assert.ok(!existsSync(untouched), 'a bad source URI fails the run before any output is opened');
     assert.match(badKafka.stderr, /^rtml: error RTML_E_URI \(bad source or sink URI\): "kafka:\/\/x\/y": brokers "x" must be host:port.*\n$/);
   });
 

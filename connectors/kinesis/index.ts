@@ -1,3 +1,4 @@
 export { kinesisSink, KEYLESS_PARTITION_KEY, type KinesisSinkOptions } from './sink.ts';
 export { kinesisSource, listShards, type KinesisSourceOptions } from './source.ts';
-export { kinesisClient, parseKinesisUri, type KinesisUri } from './uri.ts';
+export { kinesisClient } from './client.ts';
+export { parseKinesisUri, type KinesisUri } from './uri.ts';

@@ -2,7 +2,8 @@ import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } fro
 import { loadSchema, schemaViolation, type AvroType } from '../../engine/avro.ts';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import type { RecordKey, SinkConnector, SinkWriter } from '../../engine/io.ts';
-import { errorName, kinesisClient, parseKinesisUri, sleep, type KinesisUri } from './uri.ts';
+import { kinesisClient } from './client.ts';
+import { errorName, parseKinesisUri, sleep, type KinesisUri } from './uri.ts';
 
 export interface KinesisSinkOptions {
   /** Folders a relative `schema=` path is tried against (default: the working directory). */

@@ -2,7 +2,8 @@ import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type Get
 import type { Type } from 'avsc';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
-import { errorName, kinesisClient, parseKinesisUri, sleep, type KinesisUri } from './uri.ts';
+import { kinesisClient } from './client.ts';
+import { errorName, parseKinesisUri, sleep, type KinesisUri } from './uri.ts';
 
 export interface KinesisSourceOptions {
   /** Where retry notices go (default stderr). */

@@ -1,5 +1,3 @@
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { parseDuration } from '../../engine/duration.ts';
 import { RtmlError } from '../../engine/errors.ts';
 
@@ -51,21 +49,6 @@ export function parseKinesisUri(uri: string): KinesisUri {
   const timeout = params.get('connect-timeout');
   const connectTimeoutMs = timeout === null ? DEFAULT_CONNECT_TIMEOUT_MS : parseDuration(/^\d+$/.test(timeout) ? Number(timeout) : timeout, `${uri}: connect-timeout`);
   return { stream, region, endpoint, schema, connectTimeoutMs };
-}
-
-/**
- * A Kinesis client for a parsed URI. Credentials come from the environment (the SDK's default
- * chain); with an explicit endpoint and no AWS_ACCESS_KEY_ID, dummy ones (kinesis-mock accepts any).
- * The NodeHttpHandler is needed by kinesis-mock.
- */
-export function kinesisClient(parsed: KinesisUri): KinesisClient {
-  const dummy = parsed.endpoint !== undefined && !process.env.AWS_ACCESS_KEY_ID;
-  return new KinesisClient({
-    region: parsed.region,
-    ...(parsed.endpoint !== undefined ? { endpoint: parsed.endpoint } : {}),
-    ...(dummy ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
-  });
 }
 
 /** The error's name: the AWS exception type, else the Node error code (ECONNREFUSED). */
