@@ -1,7 +1,7 @@
 import { RtmlError, errorMessage } from '../engine/errors.ts';
 import type { OnlineFeatures, OnlineStore } from '../connectors/features/stores.ts';
 import type { RegistryModel, RegistryModelHandle } from '../models/registry/provider.ts';
-import type { Instance } from './instances.ts';
+import { describeJson, type Instance } from './instances.ts';
 import type { ServingMetrics } from './metrics.ts';
 
 export interface Prediction {
@@ -142,7 +142,7 @@ export class Batcher {
       const given = instance.features![name];
       if (given !== undefined) {
         if (given !== null && typeof given !== 'number' && where !== null) {
-          throw new RtmlError('RTML_E_FEATURE', `${where}feature '${name}' must be a number (or null for missing), got ${typeof given === 'object' ? (Array.isArray(given) ? 'an array' : 'an object') : `a ${typeof given}`}`);
+          throw new RtmlError('RTML_E_FEATURE', `${where}feature '${name}' must be a number (or null for missing), got ${describeJson(given)}`);
         }
         continue;
       }

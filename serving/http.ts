@@ -92,25 +92,18 @@ export class Exchange {
 
   /** Sends a JSON body (already serialised). `close` also closes the connection (for a body left unread). */
   send(status: number, json: string, close = false): void {
-    if (this.ended || this.aborted) return;
-    this.status = status;
-    this.ended = true;
-    const res = this.res;
-    res.cork(() => {
-      res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
-      if (this.headers) for (const [name, value] of this.headers) res.writeHeader(name, value);
-      res.end(json, close);
-    });
-    this.finish();
+    this.sendText(status, 'application/json', json, close);
   }
 
-  sendText(status: number, contentType: string, body: string): void {
+  sendText(status: number, contentType: string, body: string, close = false): void {
     if (this.ended || this.aborted) return;
     this.status = status;
     this.ended = true;
     const res = this.res;
     res.cork(() => {
-      res.writeStatus(statusLine(status)).writeHeader('content-type', contentType).end(body);
+      res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
+      if (this.headers) for (const [name, value] of this.headers) res.writeHeader(name, value);
+      res.end(body, close);
     });
     this.finish();
   }
