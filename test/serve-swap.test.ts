@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bucket } from '../models/registry/routing.ts';
+import { cleanModels, modelBytes, uniqueModel, writeModel } from './support/registry.ts';
 import { get, post, testServer } from './support/serve.ts';
 
 /** Registry changes reach a running server without restart and without a failed request. */
@@ -75,5 +76,23 @@ describe('live model changes', () => {
     const shadowed = Number(new RegExp(`rtml_shadow_predictions_total\\{[^}]*version="v${v3}"\\} (\\d+)`).exec(text)![1]);
     assert.ok(shadowed >= 80, `shadow scored ${shadowed} rows`);
     assert.match(text, new RegExp(`rtml_shadow_score_abs_delta_count\\{[^}]*version="v${v3}"\\} \\d+`));
+  });
+
+  it('a model registered and promoted while the server runs is served without restart; until then /ready names it', async (t) => {
+    const later = uniqueModel('later');
+    cleanModels(t, later);
+    const s = await testServer(t, { alsoServe: [later] });
+    const status = JSON.parse((await get(`${s.url}/ready`)).text) as { models: { name: string; serving: string | null; reason?: string }[] };
+    assert.deepEqual(status.models.find((m) => m.name === later), { name: later, serving: null, reason: 'not registered' });
+    const body = { model_name: later, features: { amount: 3, [`${s.view}__n`]: 1, [`${s.view}__total`]: 2 } };
+    assert.equal((await post(`${s.url}/predict`, body)).status, 404);
+    await s.registry.register(later, writeModel(s.artifacts, 'later.onnx', modelBytes({ seed: 5, features: s.features })), { features: s.features, stage: 'production' });
+    // A request for an unknown name rescans the registry, at most once a second: a second after the
+    // 404's rescan (and well before the 5 s periodic one), the next request loads and scores it.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const answer = await post(`${s.url}/predict`, body);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.body.model, later);
+    assert.equal(answer.body.version, 'v1');
   });
 });

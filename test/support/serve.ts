@@ -34,7 +34,7 @@ export interface EntityFeatures {
   [entity: string]: { n: number; total: number };
 }
 
-export async function testServer(t: TestContext, options: { entities?: EntityFeatures; serve?: Partial<ServeOptions> } = {}): Promise<TestServer> {
+export async function testServer(t: TestContext, options: { entities?: EntityFeatures; serve?: Partial<ServeOptions>; alsoServe?: string[] } = {}): Promise<TestServer> {
   const model = uniqueModel('serve');
   const view = uniqueView('servefv');
   cleanModels(t, model);
@@ -64,7 +64,7 @@ export async function testServer(t: TestContext, options: { entities?: EntityFea
     port: 0,
     host: '127.0.0.1',
     models: registryModels(POSTGRES_URI, artifacts, () => {}),
-    only: [model],
+    only: [model, ...(options.alsoServe ?? [])],
     online: redisOnline(REDIS_URI),
     log: () => {},
     ...options.serve,
