@@ -47,6 +47,8 @@ program
   .option('--checkpoint-dir <dir>', 'save state and positions here and resume from them after a crash')
   .option('--checkpoint-interval <duration>', 'checkpoint this often, e.g. 10s (default 10s)')
   .option('--checkpoint-every <n>', 'also checkpoint every n events', positiveInt)
+  .option('--schema-registry <url>', 'Confluent Schema Registry for Avro on kafka:// bindings: http(s)://[user:password@]host:port (default: local schema ids)')
+  .option('--scale-out', "run as one of several workers in the Kafka source's consumer group: each partition is a task with its own state, checkpointed under --checkpoint-dir (shared by the workers) and handed over when the group moves it", false)
   .option('--no-progress', 'no progress bar')
   .action(lazy(async () => (await import('./run.ts')).runCommand));
 
@@ -61,8 +63,9 @@ program
   .option('--batch-size <n>', 'records per source read', positiveInt)
   .option('--online <uri>', 'online feature store (default memory:)')
   .option('--offline <uri>', 'offline feature store (default pglite:data/pglite)')
+  .option('--schema-registry <url>', 'Confluent Schema Registry for Avro on kafka:// bindings (default: local schema ids)')
   .option('--no-progress', 'no progress bar')
-  .action(async (topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean; online?: string; offline?: string }) =>
+  .action(async (topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean; online?: string; offline?: string; schemaRegistry?: string }) =>
     (await import('./run.ts')).runCommand(topology, { ...options, from: 'earliest', follow: false, range: { from: options.from, to: options.to } }),
   );
 

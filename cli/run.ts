@@ -2,9 +2,11 @@ import { dirname } from 'node:path';
 import { parseDuration } from '../engine/duration.ts';
 import { RtmlError } from '../engine/errors.ts';
 import type { LogPosition, SinkConnector, SourceConnector } from '../engine/io.ts';
-import { runTopology, type RunStats } from '../engine/runtime.ts';
+import { runTopology, type RunOptions, type RunStats } from '../engine/runtime.ts';
+import { runWorker } from '../engine/worker.ts';
 import { featureStore, type RtmlFeatureStore } from '../connectors/features/featureStore.ts';
 import { DEFAULT_OFFLINE, DEFAULT_ONLINE, offlineStoreFromUri, onlineStoreFromUri } from '../connectors/features/uri.ts';
+import { parseRegistryUrl } from '../connectors/kafka/schemaRegistry.ts';
 import { sinkFromUri, sourceFromUri } from '../connectors/uri.ts';
 import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY } from '../models/registry/index.ts';
 import { registryModels } from '../models/registry/provider.ts';
@@ -29,6 +31,10 @@ export interface RunCommandOptions {
   checkpointDir?: string;
   checkpointInterval?: string;
   checkpointEvery?: number;
+  /** Run as one worker of a Kafka consumer group sharing the source's partitions (engine/worker.ts). */
+  scaleOut?: boolean;
+  /** Confluent Schema Registry URL: Avro on kafka:// bindings uses its schema ids instead of local ids. */
+  schemaRegistry?: string;
 }
 
 export function bindings<C>(pairs: string[], flag: string, make: (uri: string, flag: string) => C): Record<string, C> {
@@ -91,8 +97,10 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   if (!range && options.from !== 'earliest' && options.from !== 'latest') {
     throw new RtmlError('RTML_E_USAGE', `--from ${options.from}: use earliest or latest`);
   }
-  const sources = bindings<SourceConnector>(options.source, '--source', sourceFromUri);
-  const sinks = bindings<SinkConnector>(options.sink, '--sink', sinkFromUri);
+  if (options.schemaRegistry !== undefined) parseRegistryUrl(options.schemaRegistry);
+  const transport = { schemaRegistry: options.schemaRegistry };
+  const sources = bindings<SourceConnector>(options.source, '--source', (uri, flag) => sourceFromUri(uri, flag, transport));
+  const sinks = bindings<SinkConnector>(options.sink, '--sink', (uri, flag) => sinkFromUri(uri, flag, transport));
   if (options.checkpointDir === undefined && (options.checkpointInterval !== undefined || options.checkpointEvery !== undefined)) {
     throw new RtmlError('RTML_E_USAGE', '--checkpoint-interval and --checkpoint-every need --checkpoint-dir');
   }
@@ -106,6 +114,9 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
           // Crash tests only: hold each checkpoint write half-done this long.
           pauseMs: Number(process.env.RTML_TEST_CHECKPOINT_PAUSE_MS ?? 0),
         };
+  if (options.scaleOut && checkpoint === undefined) {
+    throw new RtmlError('RTML_E_USAGE', '--scale-out needs --checkpoint-dir: a directory every worker shares, where each partition\'s state is handed over');
+  }
   const { topology, path } = await loadTopology(file);
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -116,7 +127,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   const models = registryModels(options.registry ?? DEFAULT_REGISTRY, options.artifacts ?? DEFAULT_ARTIFACTS, (line) => process.stderr.write(`${line}\n`));
   let stats: RunStats;
   try {
-    stats = await runTopology(topology, {
+    const run: RunOptions = {
       sources,
       sinks,
       from: range ? 'earliest' : (options.from as 'earliest' | 'latest'),
@@ -131,7 +142,8 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
       defaultSink: extras.defaultSink,
       onProgress: (p) => bar.update(p),
       warn: (m) => process.stderr.write(`rtml: ${m}\n`),
-    });
+    };
+    stats = options.scaleOut && checkpoint ? await runWorker(topology, { ...run, checkpoint }) : await runTopology(topology, run);
   } finally {
     bar.stop();
     await models.close();

@@ -41,9 +41,15 @@ function partitionsParam(params: URLSearchParams, flag: string): number | undefi
   return n;
 }
 
+/** Run-wide settings a networked transport may need besides its URI (other transports ignore them). */
+export interface TransportOptions {
+  /** Confluent Schema Registry URL for Avro on kafka:// bindings (--schema-registry); else local ids. */
+  schemaRegistry?: string;
+}
+
 interface Transport {
-  source(uri: string): SourceConnector;
-  sink(uri: string): SinkConnector;
+  source(uri: string, options: TransportOptions): SourceConnector;
+  sink(uri: string, options: TransportOptions): SinkConnector;
 }
 
 /**
@@ -54,8 +60,9 @@ const TRANSPORTS: Record<string, { check(uri: string, role: 'source' | 'sink'): 
   kafka: {
     check: (uri) => parseKafkaUri(uri),
     load: async () => {
-      const { kafkaSource, kafkaSink } = await import('./kafka/index.ts');
-      return { source: (uri) => kafkaSource(uri), sink: (uri) => kafkaSink(uri) };
+      const { kafkaSource, kafkaSink, SchemaRegistry } = await import('./kafka/index.ts');
+      const registry = (o: TransportOptions) => (o.schemaRegistry === undefined ? undefined : new SchemaRegistry(o.schemaRegistry));
+      return { source: (uri, o) => kafkaSource(uri, { schemaRegistry: registry(o) }), sink: (uri, o) => kafkaSink(uri, { schemaRegistry: registry(o) }) };
     },
   },
   kinesis: {
@@ -82,17 +89,30 @@ function transport(uri: string, role: 'source' | 'sink'): (() => Promise<Transpo
   return found?.load;
 }
 
-export function sourceFromUri(uri: string, flag = '--source'): SourceConnector {
+export function sourceFromUri(uri: string, flag = '--source', transportOptions: TransportOptions = {}): SourceConnector {
   const load = transport(uri, 'source');
-  if (load) return { uri, open: async (options) => (await load()).source(uri).open(options) };
+  if (load) {
+    // One connector behind both calls: readers opened after joinGroup commit through the member.
+    let connector: Promise<SourceConnector> | undefined;
+    const loaded = () => (connector ??= load().then((t) => t.source(uri, transportOptions)));
+    return {
+      uri,
+      open: async (options) => (await loaded()).open(options),
+      joinGroup: async (listener) => {
+        const c = await loaded();
+        if (c.joinGroup === undefined) throw new RtmlError('RTML_E_BINDING', `${flag} ${uri}: this transport has no consumer groups to scale out with (use kafka://…?group=<id>)`);
+        return c.joinGroup(listener);
+      },
+    };
+  }
   const { scheme, path } = parseUri(uri, flag);
   if (scheme === 'null') throw new RtmlError('RTML_E_URI', `${flag}: null: is a sink only`);
   return scheme === 'file' ? fileSource(path) : logSource(path);
 }
 
-export function sinkFromUri(uri: string, flag = '--sink'): SinkConnector {
+export function sinkFromUri(uri: string, flag = '--sink', transportOptions: TransportOptions = {}): SinkConnector {
   const load = transport(uri, 'sink');
-  if (load) return { uri, open: async (options) => (await load()).sink(uri).open(options) };
+  if (load) return { uri, open: async (options) => (await load()).sink(uri, transportOptions).open(options) };
   const { scheme, path, params } = parseUri(uri, flag);
   if (scheme === 'null') return nullSink();
   return scheme === 'file' ? fileSink(path) : logSink(path, { partitions: partitionsParam(params, flag) });

@@ -38,6 +38,8 @@ export interface SourceOpenOptions {
   resume?: unknown;
   /** A replay range (bounded input): where each partition starts and ends, both inclusive. */
   range?: { from?: LogPosition; to?: LogPosition };
+  /** Read only these partitions (a scale-out task); default every partition. */
+  partitions?: readonly number[];
 }
 
 /**
@@ -71,6 +73,21 @@ export interface SourceReader {
    * messages (Pub/Sub) — never earlier, so a crash resumes from the checkpoint and loses nothing.
    */
   committed?(positions: ReadonlyMap<number, number>): Promise<void>;
+  /**
+   * True when the reader cannot deliver more until what it has handed out is committed (Pub/Sub:
+   * an ordering key's next messages, or flow control's limit of unacknowledged messages). Polled by
+   * the runtime after each burst of input: it then takes a checkpoint if checkpoints are configured,
+   * else writes out every output and calls this reader's `committed()` (at-least-once, as at the
+   * end of a bounded run). True only from a `read` that found nothing new until the next
+   * `committed()`, so a blocked reader costs one commit per such read.
+   */
+  commitWanted?(): boolean;
+  /**
+   * Live runs: resolves once records may have arrived since a `read` found none (or the reader
+   * failed, or closed), so the runtime reads again at once instead of after its poll interval.
+   * A hint only: it changes when records are read, never which. Never rejects.
+   */
+  whenReadable?(): Promise<void>;
   /** Progress of a bounded input in the source's own units (records or bytes). */
   progress(): { done: number; total: number } | undefined;
   close(): Promise<void>;
@@ -80,6 +97,35 @@ export interface SourceConnector {
   /** The URI it was made from, for messages. */
   readonly uri: string;
   open(options: SourceOpenOptions): Promise<SourceReader>;
+  /**
+   * Scale-out: joins the group of workers that share out this source's partitions (a Kafka
+   * consumer group). Readers opened afterwards commit positions as the group member does.
+   */
+  joinGroup?(listener: GroupListener): Promise<GroupMembership>;
+}
+
+/** What a worker does when the group gives it partitions or takes them away. */
+export interface GroupListener {
+  /** These partitions are now this worker's: start their tasks. */
+  assigned(partitions: readonly number[]): void;
+  /**
+   * These partitions are taken away: the promise resolves once their tasks have stopped with their
+   * state checkpointed — only then does another worker get them. `lost`: the group already gave
+   * them away (this worker was too slow), so nothing may be checkpointed or committed for them.
+   */
+  revoked(partitions: readonly number[], lost: boolean): Promise<void>;
+}
+
+export interface GroupMembership {
+  /** Group and member, for messages. */
+  readonly description: string;
+  /**
+   * Bounded runs: true once the group has committed every partition up to where it ended when this
+   * worker joined — every task of the run is done, whichever worker ran it.
+   */
+  drained(): Promise<boolean>;
+  /** Leaves the group (its partitions are revoked first, through the listener). */
+  leave(): Promise<void>;
 }
 
 export interface SinkWriter {
@@ -89,6 +135,13 @@ export interface SinkWriter {
   readonly pending: number;
   /** Writes everything buffered. */
   flush(): Promise<void>;
+  /**
+   * Hands everything buffered to the transport without waiting until it is written (a producer's
+   * send queue), for latency; resolves once what is handed off and unacknowledged is back under the
+   * writer's bound (backpressure). The runtime calls it between batches; `flush`, `checkpoint` and
+   * `close` still wait for everything, and a failed write fails the next of any of these calls.
+   */
+  handOff?(): Promise<void>;
   /** Flushes, makes the writes durable where the transport can, and releases resources. */
   close(): Promise<void>;
   /**

@@ -50,6 +50,13 @@ export interface RunOptions {
    * by `signal` takes a last one. `pauseMs` holds each write half-done (crash tests only).
    */
   checkpoint?: { dir: string; intervalMs?: number; everyEvents?: number; pauseMs?: number };
+  /** Read only these partitions of every source (a scale-out task); default all. */
+  partitions?: readonly number[];
+  /**
+   * True once this run's partitions belong to another worker (scale-out: lost in a rebalance):
+   * from then on it takes no checkpoint and commits nothing, so it cannot overwrite the new owner's.
+   */
+  fenced?: () => boolean;
 }
 
 export interface RunStats {
@@ -434,10 +441,13 @@ export class TopologyRun implements OperatorHost {
           startAfter,
           resume: saved?.sourceStates?.[source.name],
           range: this.options.range,
+          partitions: this.options.partitions,
         });
         opened.push(reader);
         const validate = source.schema !== undefined && !reader.decodesWithReaderSchema;
+        const only = this.options.partitions;
         for (const partition of reader.partitions) {
+          if (only !== undefined && !only.includes(partition)) continue;
           const lane = new Lane(source, reader, partition, this.watermarks.addSlot(source.outOfOrder, source.idleTimeout), validate);
           lane.lastOffset = startAfter?.get(partition);
           this.lanes.push(lane);
@@ -456,9 +466,11 @@ export class TopologyRun implements OperatorHost {
         if (this.failure !== undefined) throw this.failure;
         // Everything was processed: once the outputs are written, the sources may commit to the end.
         await this.flushOutputs();
-        await this.commitSources();
-        this.checkpointer?.remove();
-      } else if (this.checkpointer) {
+        if (!this.options.fenced?.()) {
+          await this.commitSources();
+          this.checkpointer?.remove();
+        }
+      } else if (this.checkpointer && !this.options.fenced?.()) {
         await this.takeCheckpoint();
       }
     } finally {
@@ -567,6 +579,19 @@ export class TopologyRun implements OperatorHost {
     const signal = this.options.signal;
     const hasIdleTimeouts = [...this.declared.values()].some((s) => s.idleTimeout < Infinity);
     let lastProgress = 0;
+    // Live: a lane that read nothing is read again after pollInterval, or as soon as its reader
+    // says records may have arrived (SourceReader.whenReadable), which also ends an idle wait.
+    const watched = new Set<SourceReader>();
+    let wake: (() => void) | undefined;
+    const watch = (reader: SourceReader) => {
+      if (reader.whenReadable === undefined || watched.has(reader)) return;
+      watched.add(reader);
+      void reader.whenReadable().then(() => {
+        watched.delete(reader);
+        for (const lane of lanes) if (lane.reader === reader) lane.retryAt = 0;
+        wake?.();
+      });
+    };
     while (this.failure === undefined && !signal?.aborted) {
       const now = Date.now();
       const reads: Promise<void>[] = [];
@@ -575,18 +600,35 @@ export class TopologyRun implements OperatorHost {
       }
       if (reads.length > 0) await Promise.all(reads);
       if (this.failure !== undefined) break;
+      if (follow) for (const lane of lanes) if (!lane.ended && !lane.hasRecords && lane.retryAt > now) watch(lane.reader);
       if (hasIdleTimeouts) this.advanceWatermark(this.watermarks.checkIdle());
       const dispatched = lanes.length === 1 ? this.drainOne(lanes[0]!) : this.drainMerged(follow);
       for (const flush of this.burstEndHooks) flush();
       if (lanes.every((l) => l.ended)) break;
       await this.flushSinks(follow);
-      if (this.checkpointer?.due(this.stats.in)) await this.takeCheckpoint();
+      if (this.checkpointer?.due(this.stats.in) && !this.options.fenced?.()) await this.takeCheckpoint();
+      // A source blocked until what it handed out is committed (SourceReader.commitWanted): a
+      // checkpoint, or without checkpoints every output written and then that source committed.
+      if (lanes.some((l) => l.reader.commitWanted?.()) && !this.options.fenced?.()) {
+        if (this.checkpointer) await this.takeCheckpoint();
+        else {
+          await this.flushOutputs();
+          const positions = this.positions();
+          for (const l of lanes) if (l.reader.commitWanted?.()) await l.reader.committed?.(byPartition(positions[l.source.name]));
+        }
+      }
       if (this.options.onProgress && now - lastProgress >= 100) {
         lastProgress = now;
         this.options.onProgress(this.progress());
       }
-      if (dispatched === 0 && follow && lanes.every((l) => l.ended || !l.hasRecords)) {
-        await sleep(pollInterval, undefined, { signal }).catch(() => {}); // aborted: the loop ends
+      // Idle (no lane due: one woken meanwhile is read at once) until the poll interval, a wake or a stop.
+      if (dispatched === 0 && follow && lanes.every((l) => l.ended || (!l.hasRecords && l.retryAt > Date.now()))) {
+        const woken = new AbortController();
+        wake = () => woken.abort();
+        signal?.addEventListener('abort', wake);
+        await sleep(pollInterval, undefined, { signal: woken.signal }).catch(() => {});
+        signal?.removeEventListener('abort', wake);
+        wake = undefined;
       }
     }
     this.options.onProgress?.(this.progress());
@@ -625,9 +667,12 @@ export class TopologyRun implements OperatorHost {
     }
   }
 
-  /** Flushes sinks whose buffers are full; live runs flush everything, for latency. */
+  /**
+   * Flushes sinks whose buffers are full; live runs flush everything, for latency. A writer that can
+   * hand records off without waiting for their acknowledgement does (checkpoints and the end wait).
+   */
   private async flushSinks(all: boolean): Promise<void> {
-    for (const writer of this.writers.values()) if (writer.pending >= (all ? 1 : FLUSH_BYTES)) await writer.flush();
+    for (const writer of this.writers.values()) if (writer.pending >= (all ? 1 : FLUSH_BYTES)) await (writer.handOff?.() ?? writer.flush());
     const features = this.features;
     if (!features) return;
     // Feature rows are written in the background while processing goes on (one flush at a time);

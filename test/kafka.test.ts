@@ -13,7 +13,7 @@ import { decodeWire, encodeWire, LocalSchemaIds, wireSchemaId } from '../connect
 import { loadSchema } from '../engine/avro.ts';
 import { RtmlError } from '../engine/errors.ts';
 import { eventLines } from './support/generate.ts';
-import { forwarder, startMockKafka, type MockKafka } from './support/kafka.ts';
+import { consumeTopic, forwarder, produceKeyed, startMockKafka, type MockKafka } from './support/kafka.ts';
 import { freePort } from './support/features.ts';
 
 /**
@@ -38,13 +38,8 @@ let wired = false;
 let reference: string[];
 const EVENTS = eventLines(20_000, { seed: 7, keys: 200 });
 
-/** `kcat -P -K:` input: each event keyed by its card. */
-function keyed(lines: readonly string[]): string {
-  return lines.map((l) => `${(JSON.parse(l) as { card_id: string }).card_id}:${l}`).join('\n') + '\n';
-}
-
 function produce(topic: string, lines: readonly string[]): void {
-  execFileSync('kcat', ['-P', '-b', kafka.bootstrap, '-t', topic, '-K:'], { input: keyed(lines) });
+  produceKeyed(kafka, topic, lines);
 }
 
 function lines(file: string): string[] {
@@ -183,8 +178,7 @@ describe('kafka connector', () => {
   it('a Kafka sink: keys are the results\' keys and values their JSON (read back with kcat)', async () => {
     const run = rtml([join(dir, 'count.ts'), '--source', `events=file:${join(dir, 'events.jsonl')}`, '--sink', `out=kafka://${kafka.bootstrap}/results-b`]);
     assert.equal(await run.exited, 0, run.stderr());
-    const read = execFileSync('kcat', ['-C', '-e', '-q', '-b', kafka.bootstrap, '-t', 'results-b', '-f', '%k\t%s\n'], { maxBuffer: 1 << 28 }).toString();
-    const messages = read.split('\n').filter((l) => l !== '').map((l) => l.split('\t') as [string, string]);
+    const messages = consumeTopic(kafka, 'results-b');
     assert.equal(messages.length, reference.length);
     for (const [key, value] of messages) assert.equal(key, (JSON.parse(value) as { key: string }).key);
     assert.deepEqual(messages.map(([, value]) => value).sort(), reference);

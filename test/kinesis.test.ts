@@ -4,22 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import avro from 'avsc';
-import {
-  CreateStreamCommand,
-  DescribeStreamSummaryCommand,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  PutRecordsCommand,
-  SplitShardCommand,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
+import { CreateStreamCommand, PutRecordsCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { fileSource } from '../connectors/file/source.ts';
 import { kinesisClient, kinesisSink, kinesisSource, listShards, parseKinesisUri } from '../connectors/kinesis/index.ts';
 import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from '../engine/index.ts';
 import type { InputRecord, SourceConnector } from '../engine/io.ts';
 import { runTopology, type RunOptions } from '../engine/runtime.ts';
 import { eventLines } from './support/generate.ts';
-import { startKinesisMock, type KinesisMock } from './support/kinesis.ts';
+import { createStream, putLines, readAll, startKinesisMock, waitActive, type KinesisMock } from './support/kinesis.ts';
 import { freePort } from './support/features.ts';
 import { memorySink, memorySource } from './support/memory.ts';
 
@@ -33,7 +25,6 @@ const topology = defineTopology('kinesis-counts', ({ source, sink }) =>
 
 let mock: KinesisMock;
 let client: KinesisClient;
-let streams = 0;
 
 function uriOf(stream: string, endpoint = mock.endpoint, extra = ''): string {
   return `kinesis://${stream}?region=us-east-1&endpoint=${encodeURIComponent(endpoint)}${extra}`;
@@ -43,63 +34,6 @@ function tempDir(t: TestContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtml-kinesis-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-async function waitActive(c: KinesisClient, stream: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const res = await c.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
-      if (res.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
-    } catch {
-      // not created yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`stream ${stream} did not become ACTIVE`);
-}
-
-async function createStream(c: KinesisClient, shards: number): Promise<string> {
-  const stream = `s${++streams}-${process.pid}`;
-  await c.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shards }));
-  await waitActive(c, stream);
-  return stream;
-}
-
-/** Puts JSON lines with the SDK (keyed by card_id), 500 per call, in order. */
-async function putLines(c: KinesisClient, stream: string, lines: string[]): Promise<void> {
-  for (let i = 0; i < lines.length; i += 500) {
-    const chunk = lines.slice(i, i + 500);
-    const res = await c.send(
-      new PutRecordsCommand({
-        StreamName: stream,
-        Records: chunk.map((line) => ({ PartitionKey: keyOf(line), Data: Buffer.from(line, 'utf8') })),
-      }),
-    );
-    assert.equal(res.FailedRecordCount ?? 0, 0);
-  }
-}
-
-function keyOf(line: string): string {
-  try {
-    return String((JSON.parse(line) as { card_id?: unknown }).card_id ?? 'none');
-  } catch {
-    return 'bad';
-  }
-}
-
-/** Every record of the stream, read with the SDK: shard by shard from TRIM_HORIZON. */
-async function readAll(c: KinesisClient, stream: string): Promise<{ key: string; value: unknown }[]> {
-  const out: { key: string; value: unknown }[] = [];
-  for (const shard of await listShards(c, stream)) {
-    let it = (await c.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
-    while (it) {
-      const res = await c.send(new GetRecordsCommand({ ShardIterator: it }));
-      for (const r of res.Records ?? []) out.push({ key: r.PartitionKey!, value: JSON.parse(Buffer.from(r.Data!).toString('utf8')) });
-      if ((res.Records ?? []).length === 0 && res.MillisBehindLatest === 0) break;
-      it = res.NextShardIterator;
-    }
-  }
-  return out;
 }
 
 const sorted = (values: unknown[]): string[] => values.map((v) => JSON.stringify(v)).sort();

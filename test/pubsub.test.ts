@@ -4,7 +4,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PubSub, type Message } from '@google-cloud/pubsub';
+import { PubSub } from '@google-cloud/pubsub';
 import { fileSource } from '../connectors/file/source.ts';
 import { pubsubSink, pubsubSource } from '../connectors/pubsub/index.ts';
 import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from '../engine/index.ts';
@@ -12,7 +12,7 @@ import type { InputRecord, SourceConnector } from '../engine/io.ts';
 import { runTopology, type RunOptions } from '../engine/runtime.ts';
 import { eventLines } from './support/generate.ts';
 import { memorySink, memorySource } from './support/memory.ts';
-import { startPubSubEmulator, type PubSubEmulator } from './support/pubsub.ts';
+import { publish, pullMessages, startPubSubEmulator, topicWithSubscription, type PubSubEmulator } from './support/pubsub.ts';
 import { freePort } from './support/features.ts';
 
 /**
@@ -53,22 +53,6 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A topic and a subscription on it (ack deadline 10 s, the minimum: a bounded run lasts at least that). */
-async function topicWithSubscription(name: string, options: { ordering?: boolean } = {}): Promise<void> {
-  const [topic] = await client.createTopic(name);
-  await topic.createSubscription(`${name}-sub`, { enableMessageOrdering: options.ordering ?? false, ackDeadlineSeconds: 10 });
-}
-
-/** Publishes JSON lines with the client directly (ordering key = card id when `ordering`). */
-async function publish(name: string, lines: string[], ordering: boolean): Promise<void> {
-  const topic = client.topic(name, { messageOrdering: ordering, batching: { maxMessages: 500, maxMilliseconds: 5 } });
-  await Promise.all(
-    lines.map((line) =>
-      topic.publishMessage(ordering ? { data: Buffer.from(line), orderingKey: (JSON.parse(line) as { card_id: string }).card_id } : { data: Buffer.from(line) }),
-    ),
-  );
-}
-
 /** The same topology over the same events from a file. */
 async function fileRun(name: string, lines: string[]): Promise<Row[]> {
   const path = join(dir, `${name}.jsonl`);
@@ -80,7 +64,7 @@ async function fileRun(name: string, lines: string[]): Promise<Row[]> {
 
 /** Wraps a source: counts the records read and the positions committed, and can stop the run. */
 function watched(source: SourceConnector, stop?: { after: number; how: 'abort' | 'crash'; controller?: AbortController }) {
-  const seen = { records: 0, committed: [] as number[], offsets: [] as number[] };
+  const seen = { records: 0, committed: [] as number[], offsets: [] as number[], values: [] as unknown[] };
   const connector: SourceConnector = {
     uri: source.uri,
     async open(options) {
@@ -96,7 +80,10 @@ function watched(source: SourceConnector, stop?: { after: number; how: 'abort' |
           const batch = await reader.read(p, stop ? Math.min(max, 50) : max);
           if (batch) {
             seen.records += batch.length;
-            for (const r of batch) seen.offsets.push(r.offset);
+            for (const r of batch) {
+              seen.offsets.push(r.offset);
+              seen.values.push(r.value);
+            }
           }
           return batch;
         },
@@ -104,6 +91,7 @@ function watched(source: SourceConnector, stop?: { after: number; how: 'abort' |
           seen.committed.push(positions.get(0) ?? -1);
           await reader.committed!(positions);
         },
+        commitWanted: () => reader.commitWanted?.() ?? false,
         progress: () => reader.progress(),
         close: () => reader.close(),
       };
@@ -117,8 +105,8 @@ describe('pubsub:// connector (emulator)', { timeout: 120_000 }, () => {
     // Published without ordering keys (an ordered subscription delivers more of a key only once
     // earlier messages are acknowledged, i.e. at checkpoints): the 1 h outOfOrder makes order moot.
     const lines = [...eventLines(1500, { seed: 11, keys: 30 }), '{"card_id": "c1", "amount":'];
-    await topicWithSubscription('events-a');
-    await publish('events-a', lines, false);
+    await topicWithSubscription(client, 'events-a');
+    await publish(client, 'events-a', lines, false);
     const out = memorySink();
     const dlq = memorySink();
     const stats = await runTopology(topology, {
@@ -139,27 +127,17 @@ describe('pubsub:// connector (emulator)', { timeout: 120_000 }, () => {
   });
 
   it('the sink publishes results with attribute key = the result key and JSON values (ordering keys with ?ordering=true)', async () => {
-    await topicWithSubscription('results', { ordering: true });
+    await topicWithSubscription(client, 'results', { ordering: true });
     const events = eventLines(600, { seed: 5, keys: 10 }).map((l) => JSON.parse(l) as Row);
     const expected = memorySink();
     await runTopology(topology, { sources: { events: memorySource([events]) }, sinks: { out: expected.connector }, warn: () => {} });
     const stats = await runTopology(topology, { sources: { events: memorySource([events]) }, sinks: { out: pubsubSink('pubsub://test/results?ordering=true') }, warn: () => {} });
     assert.equal(stats.resultsOut, expected.values.length);
-    const got: { key: string | undefined; value: Row; orderingKey: string | undefined }[] = [];
-    const sub = client.subscription('results-sub');
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`pulled ${got.length} of ${expected.values.length} results`)), 15_000);
-      sub.on('message', (m: Message) => {
-        got.push({ key: m.attributes.key, value: JSON.parse(m.data.toString('utf8')) as Row, orderingKey: m.orderingKey || undefined });
-        m.ack();
-        if (got.length === expected.values.length) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      sub.on('error', reject);
-    });
-    await sub.close();
+    const got = (await pullMessages(client, 'results-sub', expected.values.length)).map((m) => ({
+      key: m.attributes.key,
+      value: JSON.parse(m.data.toString('utf8')) as Row,
+      orderingKey: m.orderingKey || undefined,
+    }));
     assert.ok(got.length > 20);
     for (const g of got) {
       assert.equal(g.key, g.value.key);
@@ -175,8 +153,8 @@ describe('pubsub:// connector (emulator)', { timeout: 120_000 }, () => {
     it(`acknowledges only what a checkpoint covers: ${how === 'abort' ? 'stopped midway by the signal' : 'crashed midway'}, the next run gets the rest redelivered and ends with a clean run's results`, async () => {
       const name = `ckpt-${how}`;
       const lines = eventLines(2000, { seed: 23, keys: 25 });
-      await topicWithSubscription(name);
-      await publish(name, lines, false);
+      await topicWithSubscription(client, name);
+      await publish(client, name, lines, false);
       const expected = await fileRun(name, lines);
       const uri = `pubsub://test/${name}-sub?idle=1500`;
       const checkpoint = { dir: join(dir, `${name}-checkpoint`), everyEvents: 300 };
@@ -211,6 +189,45 @@ describe('pubsub:// connector (emulator)', { timeout: 120_000 }, () => {
     });
   }
 
+  it('an ordered subscription with a backlog over 10k messages: a bounded run without checkpoints reads it all, each ordering key in publish order', async () => {
+    // Pub/Sub sends an ordering key's next messages only once earlier ones are acknowledged, and
+    // the client holds at most MAX_UNACKED: the reader asks the run for commits as it goes.
+    const lines = eventLines(12_000, { seed: 31, keys: 40 }).map((l, i) => JSON.stringify({ ...(JSON.parse(l) as Row), i }));
+    await topicWithSubscription(client, 'ordered-big', { ordering: true });
+    await publish(client, 'ordered-big', lines, true);
+    const expected = await fileRun('ordered-big', lines);
+    const read = watched(pubsubSource('pubsub://test/ordered-big-sub?idle=1500'));
+    const out = memorySink();
+    const stats = await runTopology(topology, { sources: { events: read.connector }, sinks: { out: out.connector }, warn: () => {} });
+    assert.equal(stats.in, lines.length);
+    assert.ok(read.seen.committed.length >= 2, `committed ${read.seen.committed.length} time(s): during the run, not only at its end`);
+    const last = new Map<string, number>();
+    for (const v of read.seen.values as { card_id: string; i: number }[]) {
+      assert.ok((last.get(v.card_id) ?? -1) < v.i, `key ${v.card_id}: ${v.i} after ${last.get(v.card_id)}`);
+      last.set(v.card_id, v.i);
+    }
+    assert.deepEqual(normalize(out.json()), normalize(expected));
+    const second = await runTopology(topology, { sources: { events: pubsubSource('pubsub://test/ordered-big-sub?idle=500') }, sinks: { out: memorySink().connector }, warn: () => {} });
+    assert.equal(second.in, 0, 'all acknowledged');
+  });
+
+  it('a bounded run over more than 10k messages whose checkpoints are not due takes one when flow control holds the rest back, and reads everything', async () => {
+    const lines = eventLines(12_000, { seed: 37, keys: 40 });
+    await topicWithSubscription(client, 'unordered-big');
+    await publish(client, 'unordered-big', lines, false);
+    const expected = await fileRun('unordered-big', lines);
+    const out = memorySink();
+    const stats = await runTopology(topology, {
+      sources: { events: pubsubSource('pubsub://test/unordered-big-sub?idle=1500') },
+      sinks: { out: out.connector },
+      checkpoint: { dir: join(dir, 'unordered-big-checkpoint'), intervalMs: 3_600_000, everyEvents: 1_000_000 },
+      warn: () => {},
+    });
+    assert.equal(stats.in, lines.length);
+    assert.ok(stats.checkpoints >= 1, 'a checkpoint acknowledged the first 10k');
+    assert.deepEqual(normalize(out.json()), normalize(expected));
+  });
+
   it('retries a server that is not reachable at start, logging it, and proceeds once it is up', async () => {
     // The "server" is a TCP proxy to the emulator on a port that refuses connections until the test
     // starts listening: the emulator coming up, without racing its startup against topic creation.
@@ -232,8 +249,8 @@ describe('pubsub:// connector (emulator)', { timeout: 120_000 }, () => {
       const deadline = Date.now() + 10_000;
       while (!logged.some((l) => /^rtml: pubsub test unreachable \(.+\); retrying in \d+ ms\n$/.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.ok(logged.some((l) => l.startsWith('rtml: pubsub test unreachable (')), `no retry line in ${JSON.stringify(logged)}`);
-      await topicWithSubscription('late-start');
-      await publish('late-start', lines, false);
+      await topicWithSubscription(client, 'late-start');
+      await publish(client, 'late-start', lines, false);
       const [host, emuPort] = emulator.host.split(':');
       proxy = createServer((socket) => {
         const upstream = createConnection(Number(emuPort), host);

@@ -18,3 +18,15 @@ export function sleep(ms: number): Promise<void> {
 export function seconds(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`;
 }
+
+/** Methods of the native consumer that its type definitions leave out (present in its lib/kafka-consumer.js). */
+export interface NativeConsumer extends Kafka.KafkaConsumer {
+  /** The client's name (rdkafka#consumer-N), set once connected. */
+  readonly name: string;
+  incrementalAssign(assignments: Kafka.TopicPartition[]): this;
+  incrementalUnassign(assignments: Kafka.TopicPartition[]): this;
+  /** Inside a revoke callback: whether the group already gave the partitions away. */
+  assignmentLost(): boolean;
+  /** Commits and calls back once the broker has answered (commit() does not say; commitSync blocks the loop). */
+  commitCb(offsets: Kafka.TopicPartitionOffset[], cb: (err: Kafka.LibrdKafkaError | null) => void): this;
+}

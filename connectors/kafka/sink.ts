@@ -4,20 +4,26 @@ import { loadSchema } from '../../engine/avro.ts';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import type { RecordKey, SinkConnector, SinkWriter } from '../../engine/io.ts';
 import { kafkaModule } from './client.ts';
+import { valueSubject, type SchemaRegistry } from './schemaRegistry.ts';
 import { parseKafkaUri } from './uri.ts';
 import { encodeWire, LocalSchemaIds } from './wireFormat.ts';
 
 export interface KafkaSinkOptions {
   /** Folders a relative `schema=` path is tried against (default: the working directory). */
   baseDirs?: readonly string[];
+  /** With `schema=`: register it in this Confluent Schema Registry (subject `<topic>-value`) and write its id. */
+  schemaRegistry?: SchemaRegistry;
 }
 
 /**
  * A Kafka topic as a sink (`kafka://host:port[,host:port]/topic[?schema=<file.avsc>]`): an idempotent
  * producer; each result's key is the message key (numbers as decimal text), so Kafka's partitioning
  * by key keeps a key's results in order; the record time is the message timestamp. Values are UTF-8
- * JSON, or Avro in the Confluent wire format with `schema=` (id from LocalSchemaIds). Writes are
- * buffered and sent as one batch on `flush`; `close` flushes and disconnects.
+ * JSON, or Avro in the Confluent wire format with `schema=` (id from LocalSchemaIds, or from the
+ * schema registry the schema is registered in at open). Writes are
+ * buffered; `handOff` passes them to the producer without waiting for acknowledgements (at most
+ * MAX_IN_FLIGHT unacknowledged), `flush` and `close` wait until every one is acknowledged and fail
+ * if any delivery failed.
  */
 export function kafkaSink(uri: string, options: KafkaSinkOptions = {}): SinkConnector {
   const parsed = parseKafkaUri(uri);
@@ -28,7 +34,8 @@ export function kafkaSink(uri: string, options: KafkaSinkOptions = {}): SinkConn
       let schemaId = 0;
       if (parsed.schema !== undefined) {
         type = loadSchema(parsed.schema, options.baseDirs ?? [process.cwd()], uri);
-        schemaId = LocalSchemaIds.idOf(type);
+        // Registered before the producer connects, so a refused schema leaves nothing to disconnect.
+        schemaId = options.schemaRegistry ? await options.schemaRegistry.register(valueSubject(parsed.topic), type) : LocalSchemaIds.idOf(type);
       }
       const { Kafka, logLevel } = kafkaModule().KafkaJS;
       const producer = new Kafka({ kafkaJS: { brokers: parsed.brokers, logLevel: logLevel.ERROR } }).producer({
@@ -45,6 +52,9 @@ export function kafkaSink(uri: string, options: KafkaSinkOptions = {}): SinkConn
   };
 }
 
+/** Messages handed to the producer and not yet acknowledged, at most (librdkafka queues 100 000). */
+const MAX_IN_FLIGHT = 20_000;
+
 interface Pending {
   key: string | null;
   value: Buffer;
@@ -55,6 +65,11 @@ class KafkaSinkWriter implements SinkWriter {
   private buffered: Pending[] = [];
   private bytes = 0;
   private closed = false;
+  /** Sends handed to the producer and not yet acknowledged, oldest first. */
+  private readonly sending = new Set<{ messages: number; done: Promise<void> }>();
+  private inFlight = 0;
+  /** Why a send failed: every later handOff, flush and close throws it. */
+  private failure: unknown;
 
   constructor(
     private readonly uri: string,
@@ -75,16 +90,40 @@ class KafkaSinkWriter implements SinkWriter {
     this.bytes += bytes.length + (k?.length ?? 0);
   }
 
+  async handOff(): Promise<void> {
+    this.send();
+    while (this.inFlight > MAX_IN_FLIGHT && this.failure === undefined) await this.sending.values().next().value!.done;
+    if (this.failure !== undefined) throw this.failure;
+  }
+
   async flush(): Promise<void> {
+    this.send();
+    await Promise.all([...this.sending].map((s) => s.done));
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Passes the buffered messages to the producer (in order: idempotence keeps it per partition). */
+  private send(): void {
+    if (this.failure !== undefined) throw this.failure;
     if (this.buffered.length === 0) return;
     const messages = this.buffered;
     this.buffered = [];
     this.bytes = 0;
-    try {
-      await this.producer.send({ topic: this.topic, messages });
-    } catch (err) {
-      throw new RtmlError('RTML_E_PIPELINE', `${this.uri}: producing ${messages.length} message(s) failed: ${errorMessage(err)}`, { cause: err });
-    }
+    const entry = { messages: messages.length, done: Promise.resolve() };
+    entry.done = this.producer
+      .send({ topic: this.topic, messages })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.failure ??= new RtmlError('RTML_E_PIPELINE', `${this.uri}: producing ${messages.length} message(s) failed: ${errorMessage(err)}`, { cause: err });
+        },
+      )
+      .finally(() => {
+        this.sending.delete(entry);
+        this.inFlight -= entry.messages;
+      });
+    this.sending.add(entry);
+    this.inFlight += entry.messages;
   }
 
   async close(): Promise<void> {
@@ -92,7 +131,6 @@ class KafkaSinkWriter implements SinkWriter {
     this.closed = true;
     try {
       await this.flush();
-      await this.producer.flush({ timeout: 30_000 });
     } finally {
       await this.producer.disconnect();
     }

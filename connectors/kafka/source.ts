@@ -1,9 +1,11 @@
 import type { Type } from 'avsc';
-import type { KafkaConsumer, LibrdKafkaError, Message } from '@confluentinc/kafka-javascript';
+import type { ConsumerGlobalConfig, KafkaConsumer, LibrdKafkaError, Message } from '@confluentinc/kafka-javascript';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
-import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
-import { kafkaModule, seconds, sleep } from './client.ts';
+import { InputRecord, type GroupListener, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
+import { kafkaModule, seconds, sleep, type NativeConsumer } from './client.ts';
+import { KafkaGroupMember } from './group.ts';
 import { parseKafkaUri, type KafkaUri } from './uri.ts';
+import { RegistryWriterSchemas, type SchemaRegistry } from './schemaRegistry.ts';
 import { decodeWire, LocalSchemaIds } from './wireFormat.ts';
 
 export interface KafkaSourceOptions {
@@ -11,6 +13,8 @@ export interface KafkaSourceOptions {
   writerSchemas?: readonly Type[];
   /** Where retry messages go (default stderr). */
   log?: (message: string) => void;
+  /** Writer schemas by the ids of this Confluent Schema Registry instead of local ids (--schema-registry). */
+  schemaRegistry?: SchemaRegistry;
 }
 
 /**
@@ -18,8 +22,9 @@ export interface KafkaSourceOptions {
  * one source partition per Kafka partition, offsets being Kafka offsets and each record's timestamp
  * its Kafka timestamp.
  *
- * 1. All partitions of the topic are assigned explicitly (no group rebalancing); the group id is
- *    used only for committed offsets. Each partition starts right after the checkpoint's position,
+ * 1. The partitions are assigned explicitly: all of them, or a scale-out task's one (the group
+ *    membership that shares them out among workers is KafkaGroupMember's, see joinGroup); the group
+ *    id names the committed offsets. Each partition starts right after the checkpoint's position,
  *    else at the group's committed offset, else at `from` (earliest|latest).
  * 2. Offsets are committed only when the engine says a checkpoint is durable (`committed`), and at
  *    the end of a completed bounded run; auto-commit is off.
@@ -32,17 +37,23 @@ export interface KafkaSourceOptions {
  */
 export function kafkaSource(uri: string, options: KafkaSourceOptions = {}): SourceConnector {
   const parsed = parseKafkaUri(uri);
+  let member: KafkaGroupMember | undefined;
   return {
     uri,
-    open: (openOptions: SourceOpenOptions) => KafkaSourceReader.open(uri, parsed, openOptions, options),
+    open: (openOptions: SourceOpenOptions) => KafkaSourceReader.open(uri, parsed, openOptions, options, member),
+    joinGroup: async (listener: GroupListener) => {
+      member = await KafkaGroupMember.join(parsed, listener, options.log ?? ((m: string) => process.stderr.write(`${m}\n`)));
+      return member;
+    },
   };
 }
 
 const FETCH_BATCH = 2000;
 /**
- * How long one consume call waits for the next message. The native consume(n) keeps collecting
- * until n messages or until a message does not come within this: with records trickling in, a long
- * timeout holds a live run's records back until n have arrived (100 ms gave ~1 s end-to-end latency).
+ * How long one consume call of a bounded run waits for the next message. The native consume(n)
+ * keeps collecting until n messages or until a message does not come within this: with records
+ * trickling in, it holds them back until n have arrived. Live runs take only what is already there
+ * (timeout 0) and are woken by the consumer's queue callback instead (see whenReadable).
  */
 const FETCH_TIMEOUT_MS = 5;
 const BUFFER_HIGH = 20_000;
@@ -70,19 +81,28 @@ class KafkaSourceReader implements SourceReader {
   private done = 0;
   private readonly toTime: number;
   private closed = false;
+  /** Records may be in the consumer's queue: set by its callback, cleared when a fetch starts. */
+  private arrivals = true;
+  private readable: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  /** With a schema registry: writer schemas by registry id (replacing `schemas`). */
+  private registry: RegistryWriterSchemas | undefined;
 
   private constructor(
     private readonly uri: string,
     private readonly kafka: KafkaUri,
-    private readonly consumer: KafkaConsumer,
+    private readonly consumer: NativeConsumer,
     private readonly options: SourceOpenOptions,
-    partitionCount: number,
+    partitions: readonly number[],
     start: number[],
     end: number[],
     writerSchemas: readonly Type[],
+    /** Scale-out: the group member that commits this task's offsets. */
+    private readonly member: KafkaGroupMember | undefined,
   ) {
-    this.partitions = Array.from({ length: partitionCount }, (_, p) => p);
-    this.buffers = this.partitions.map(() => []);
+    this.partitions = partitions;
+    // Indexed by partition number (a task reads one partition of many).
+    this.buffers = start.map(() => []);
     this.next = start;
     this.end = end;
     const reader = options.readerSchema;
@@ -94,13 +114,14 @@ class KafkaSourceReader implements SourceReader {
     this.total = options.follow ? 0 : this.partitions.reduce((sum, p) => sum + Math.max(0, end[p]! - start[p]!), 0);
   }
 
-  static async open(uri: string, kafka: KafkaUri, options: SourceOpenOptions, extra: KafkaSourceOptions): Promise<KafkaSourceReader> {
+  static async open(uri: string, kafka: KafkaUri, options: SourceOpenOptions, extra: KafkaSourceOptions, member: KafkaGroupMember | undefined): Promise<KafkaSourceReader> {
     const log = extra.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     const { KafkaConsumer } = kafkaModule();
     const brokers = kafka.brokers.join(',');
     const deadline = Date.now() + kafka.connectTimeoutMs;
     let delay = 500;
     let failures = 0;
+    let reader: KafkaSourceReader | undefined;
     for (;;) {
       const consumer = new KafkaConsumer({
         'bootstrap.servers': brokers,
@@ -113,7 +134,10 @@ class KafkaSourceReader implements SourceReader {
         // records arrive; librdkafka's mock cluster does not, so its 500 ms default is the latency).
         'fetch.wait.max.ms': 10,
         'log_level': 0,
-      }, {});
+        // Called (via the native client's dispatcher) when the consumer queue goes from empty to
+        // non-empty; its KafkaJS consumer waits on the same hook. Not in the type definitions.
+        queue_non_empty_cb: () => reader?.arrived(),
+      } as ConsumerGlobalConfig, {});
       try {
         const metadata = await call<{ topics: { name: string; partitions: { id: number }[] }[] }>((cb) =>
           consumer.connect({ topic: kafka.topic, timeout: CONNECT_TIMEOUT_MS }, cb as never),
@@ -121,7 +145,8 @@ class KafkaSourceReader implements SourceReader {
         const topic = metadata.topics.find((t) => t.name === kafka.topic);
         if (topic === undefined || topic.partitions.length === 0) throw new Error(`topic ${kafka.topic} does not exist`);
         if (failures > 0) log(`rtml: kafka ${brokers} reachable again after ${failures} retr${failures === 1 ? 'y' : 'ies'}`);
-        return await KafkaSourceReader.start(uri, kafka, consumer, options, topic.partitions.length, extra.writerSchemas ?? []);
+        reader = (await KafkaSourceReader.start(uri, kafka, consumer, options, topic.partitions.length, extra.writerSchemas ?? [], member)).withRegistry(extra.schemaRegistry);
+        return reader;
       } catch (err) {
         await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
         if (err instanceof RtmlError) throw err;
@@ -137,11 +162,27 @@ class KafkaSourceReader implements SourceReader {
     }
   }
 
-  private static async start(uri: string, kafka: KafkaUri, consumer: KafkaConsumer, options: SourceOpenOptions, count: number, writerSchemas: readonly Type[]): Promise<KafkaSourceReader> {
-    const partitions = Array.from({ length: count }, (_, p) => p);
+  private static async start(
+    uri: string,
+    kafka: KafkaUri,
+    consumer: KafkaConsumer,
+    options: SourceOpenOptions,
+    count: number,
+    writerSchemas: readonly Type[],
+    member: KafkaGroupMember | undefined,
+  ): Promise<KafkaSourceReader> {
+    const all = Array.from({ length: count }, (_, p) => p);
+    const partitions = options.partitions === undefined ? all : all.filter((p) => options.partitions!.includes(p));
+    if (options.partitions?.some((p) => !all.includes(p))) {
+      throw new RtmlError('RTML_E_BINDING', `${uri}: topic ${kafka.topic} has ${count} partition(s), not partition(s) ${options.partitions.filter((p) => !all.includes(p)).join(', ')}`);
+    }
     const topic = kafka.topic;
-    const marks = await Promise.all(
-      partitions.map((p) => call<{ lowOffset: number; highOffset: number }>((cb) => consumer.queryWatermarkOffsets(topic, p, REQUEST_TIMEOUT_MS, cb as never))),
+    // Per-partition arrays below are indexed by partition number; partitions not read stay empty (start = end).
+    const marks: { lowOffset: number; highOffset: number }[] = all.map(() => ({ lowOffset: 0, highOffset: 0 }));
+    await Promise.all(
+      partitions.map(async (p) => {
+        marks[p] = await call<{ lowOffset: number; highOffset: number }>((cb) => consumer.queryWatermarkOffsets(topic, p, REQUEST_TIMEOUT_MS, cb as never));
+      }),
     );
     const committed = await call<{ partition: number; offset: number }[]>((cb) =>
       consumer.committed(partitions.map((partition) => ({ topic, partition })), REQUEST_TIMEOUT_MS, cb as never),
@@ -152,13 +193,14 @@ class KafkaSourceReader implements SourceReader {
       const found = await call<{ partition: number; offset: number }[]>((cb) =>
         consumer.offsetsForTimes(partitions.map((partition) => ({ topic, partition, offset: from.time })), REQUEST_TIMEOUT_MS, cb as never),
       );
-      fromTimes = partitions.map((p) => {
+      fromTimes = all.map((p) => {
         const o = found.find((f) => f.partition === p)?.offset ?? -1;
         return o < 0 ? marks[p]!.highOffset : o;
       });
     }
-    const start = partitions.map((p) => {
+    const start = all.map((p) => {
       const { lowOffset, highOffset } = marks[p]!;
+      if (!partitions.includes(p)) return 0;
       const last = options.startAfter?.get(p);
       if (last !== undefined) return last + 1;
       if (from !== undefined) return 'offset' in from ? Math.max(from.offset, lowOffset) : fromTimes![p]!;
@@ -167,19 +209,20 @@ class KafkaSourceReader implements SourceReader {
       return options.from === 'earliest' ? lowOffset : highOffset;
     });
     const to = options.range?.to;
-    const end = partitions.map((p) => {
+    const end = all.map((p) => {
+      if (!partitions.includes(p)) return 0;
       if (options.follow && options.range === undefined) return Infinity;
       const high = marks[p]!.highOffset;
       return to !== undefined && 'offset' in to ? Math.min(high, to.offset + 1) : high;
     });
-    consumer.setDefaultConsumeTimeout(FETCH_TIMEOUT_MS);
+    consumer.setDefaultConsumeTimeout(options.follow ? 0 : FETCH_TIMEOUT_MS);
     consumer.assign(partitions.filter((p) => start[p]! < end[p]!).map((partition) => ({ topic, partition, offset: start[partition]! })));
-    return new KafkaSourceReader(uri, kafka, consumer, options, count, start, end, writerSchemas);
+    return new KafkaSourceReader(uri, kafka, consumer as NativeConsumer, options, partitions, start, end, writerSchemas, member);
   }
 
   async read(partition: number, max: number): Promise<InputRecord[] | null> {
     const buffer = this.buffers[partition];
-    if (buffer === undefined) throw new RtmlError('RTML_E_BINDING', `${this.uri} has no partition ${partition}`);
+    if (buffer === undefined || !this.partitions.includes(partition)) throw new RtmlError('RTML_E_BINDING', `${this.uri} has no partition ${partition}`);
     if (this.fetchError !== undefined) throw this.fetchError;
     if (buffer.length === 0) {
       if (this.next[partition]! >= this.end[partition]!) return null;
@@ -199,14 +242,38 @@ class KafkaSourceReader implements SourceReader {
   /** One batch from the consumer into the partition buffers (one fetch at a time). */
   private fetch(): Promise<void> {
     this.fetching ??= new Promise<void>((resolve) => {
+      this.arrivals = false;
       this.consumer.consume(FETCH_BATCH, (err, messages) => {
-        if (err) this.fetchError = new RtmlError('RTML_E_PIPELINE', `${this.uri}: ${errorMessage(err)}`, { cause: err });
-        else for (const m of messages) this.accept(m);
-        this.fetching = undefined;
-        resolve();
+        // A full batch may have left more in the queue (no callback for those); an error is news too.
+        if (err || messages.length === FETCH_BATCH) this.arrived();
+        const done = () => {
+          this.fetching = undefined;
+          resolve();
+        };
+        if (err) {
+          this.fetchError = new RtmlError('RTML_E_PIPELINE', `${this.uri}: ${errorMessage(err)}`, { cause: err });
+          return done();
+        }
+        // Decoding is synchronous: the registry is asked for the batch's new schema ids first.
+        const ready = this.registry?.prepare(messages.map((m) => m.value));
+        if (ready === undefined) {
+          for (const m of messages) this.accept(m);
+          return done();
+        }
+        ready
+          .then(() => messages.forEach((m) => this.accept(m)))
+          .catch((e: unknown) => (this.fetchError = e))
+          .finally(done);
       });
     });
     return this.fetching;
+  }
+
+  private withRegistry(registry: SchemaRegistry | undefined): this {
+    // Registry ids replace local ids entirely: a local id could equal an unrelated registry id.
+    // Without a reader schema values are JSON, so there are no ids to resolve.
+    if (registry !== undefined && this.options.readerSchema !== undefined) this.registry = new RegistryWriterSchemas(registry);
+    return this;
   }
 
   private accept(message: Message): void {
@@ -233,7 +300,7 @@ class KafkaSourceReader implements SourceReader {
     if (value === null) return new InputRecord(offset, undefined, 'empty message (null value)', '', timestamp);
     const reader = this.options.readerSchema;
     if (reader !== undefined) {
-      const decoded = decodeWire(value, this.schemas, reader);
+      const decoded = decodeWire(value, this.registry ?? this.schemas, reader);
       return decoded.error === undefined
         ? new InputRecord(offset, decoded.value, undefined, undefined, timestamp)
         : new InputRecord(offset, undefined, decoded.error, value.toString('base64'), timestamp);
@@ -249,20 +316,38 @@ class KafkaSourceReader implements SourceReader {
   async committed(positions: ReadonlyMap<number, number>): Promise<void> {
     if (positions.size === 0 || this.closed) return;
     const offsets = [...positions].map(([partition, last]) => ({ topic: this.kafka.topic, partition, offset: last + 1 }));
-    try {
-      this.consumer.commitSync(offsets);
-    } catch (err) {
-      throw new RtmlError('RTML_E_PIPELINE', `${this.uri}: committing offsets for group ${this.kafka.group} failed: ${errorMessage(err)}`, { cause: err });
-    }
+    if (this.member) return this.member.commit(offsets);
+    await new Promise<void>((resolve, reject) =>
+      this.consumer.commitCb(offsets, (err) =>
+        err ? reject(new RtmlError('RTML_E_PIPELINE', `${this.uri}: committing offsets for group ${this.kafka.group} failed: ${errorMessage(err)}`, { cause: err })) : resolve(),
+      ),
+    );
   }
 
   progress(): { done: number; total: number } | undefined {
     return this.options.follow ? undefined : { done: this.done, total: this.total };
   }
 
+  /** The consumer's queue callback: wakes a live run waiting in whenReadable. */
+  arrived(): void {
+    this.arrivals = true;
+    this.wake?.();
+  }
+
+  whenReadable(): Promise<void> {
+    if (this.arrivals || this.fetchError !== undefined || this.closed) return Promise.resolve();
+    return (this.readable ??= new Promise<void>((resolve) => {
+      this.wake = () => {
+        this.readable = this.wake = undefined;
+        resolve();
+      };
+    }));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.wake?.();
     if (this.fetching) await this.fetching;
     await new Promise<void>((resolve) => this.consumer.disconnect(() => resolve()));
   }

@@ -32,15 +32,23 @@ export function wireSchemaId(buf: Buffer): number | string {
 
 export type WireDecoded = { value: unknown; error?: undefined } | { value?: undefined; error: string };
 
+/** Writer schemas by id: LocalSchemaIds, or a schema registry's (see schemaRegistry.ts). */
+export interface WriterSchemas {
+  get(id: number): Type | undefined;
+  /** Why `id` has no schema, when the source knows more than "not one of its ids". */
+  unknown?(id: number): string | undefined;
+  resolver(reader: Type, writer: Type): ReturnType<Type['createResolver']>;
+}
+
 /**
  * Decodes a wire-format payload with `schemas` (writer type by id), resolving to `reader` when the
  * writer schema differs; never throws.
  */
-export function decodeWire(buf: Buffer, schemas: LocalSchemaIds, reader?: Type): WireDecoded {
+export function decodeWire(buf: Buffer, schemas: WriterSchemas, reader?: Type): WireDecoded {
   const id = wireSchemaId(buf);
   if (typeof id === 'string') return { error: id };
   const writer = schemas.get(id);
-  if (writer === undefined) return { error: `unknown schema id ${id}: not the id of any schema this source knows` };
+  if (writer === undefined) return { error: schemas.unknown?.(id) ?? `unknown schema id ${id}: not the id of any schema this source knows` };
   let resolver: ReturnType<Type['createResolver']> | undefined;
   const type = reader ?? writer;
   if (reader !== undefined && writer !== reader) {
@@ -66,7 +74,7 @@ export function decodeWire(buf: Buffer, schemas: LocalSchemaIds, reader?: Type):
  * Schema ids without a registry: each schema's id is the first 31 bits of the SHA-256 of its
  * Parsing Canonical Form, so the same schema gets the same id in every process.
  */
-export class LocalSchemaIds {
+export class LocalSchemaIds implements WriterSchemas {
   private readonly byId = new Map<number, Type>();
   private readonly resolvers = new Map<string, ReturnType<Type['createResolver']>>();
 

@@ -69,11 +69,16 @@ export const PROBE_OPTIONS = { timeout: 3000, maxRetries: 0 };
  *    completed bounded run): every held message with an offset up to the position. A crash before
  *    that means Pub/Sub redelivers them (at-least-once: nothing is lost; a crash between the
  *    checkpoint and the acknowledgement may process a message twice). On close, held messages not
- *    acknowledged are nacked, so the next run gets them at once.
+ *    acknowledged are nacked, so the next run gets them at once. When Pub/Sub sends nothing more
+ *    until handed-out messages are acknowledged — an ordering key's next messages on a subscription
+ *    with message ordering, or MAX_UNACKED held — the reader asks the runtime for a commit
+ *    (`commitWanted`): a checkpoint, or without checkpoints the outputs written first (at-least-once,
+ *    as at the end of a bounded run). So a run always makes progress, whatever its checkpoint interval.
  * 4. Bounded (not following): Pub/Sub has no end offset, so the input ends once no new message has
  *    arrived for `?idle=` (default 2000 ms) after the last one (or after open) — the subscription's
  *    backlog, in practice. While MAX_UNACKED messages await acknowledgement the client pulls
- *    nothing more, which is not idleness: the input then waits for a checkpoint to acknowledge them.
+ *    nothing more, which is not idleness; after a commit the reader asked for, the idle time starts
+ *    again (what Pub/Sub held back comes only then).
  *    Nor does a bounded input end before the subscription's ack deadline has passed since open:
  *    messages an earlier run held when it crashed or stopped (including ones in flight on its
  *    stream, which its close cannot nack) are redelivered only once their lease expires, and this
@@ -120,7 +125,9 @@ class PubSubSourceReader implements SourceReader {
   private ended = false;
   private failure: unknown;
   private arrived: (() => void) | undefined;
-  private saturationWarned = false;
+  /** A read found nothing new while messages it handed out await acknowledgement, and Pub/Sub holds
+   * back more until they are acknowledged (see `commitWanted`); cleared by `committed`. */
+  private blocked = false;
   private readonly skipBefore: number;
   private closed = false;
   /** Acks handed to the client library lately (batched by it): repeated, awaited, on close. */
@@ -134,6 +141,8 @@ class PubSubSourceReader implements SourceReader {
     private readonly type: Type | undefined,
     /** Bounded: the input does not end before this long after open (the subscription's ack deadline). */
     private readonly settleMs: number,
+    /** The subscription has message ordering: an ordering key's next messages wait for earlier acks. */
+    private readonly ordered: boolean,
   ) {
     this.decodesWithReaderSchema = type !== undefined;
     const last = options.startAfter?.get(0);
@@ -147,9 +156,6 @@ class PubSubSourceReader implements SourceReader {
       const probe = client.subscription(uri.name);
       const [metadata] = await connectWithRetry(uri, 'subscription', () => probe.getMetadata(PROBE_OPTIONS));
       const ackDeadline = Math.max(10, Number(metadata.ackDeadlineSeconds ?? 10));
-      if (metadata.enableMessageOrdering && !options.follow) {
-        process.stderr.write(`rtml: pubsub ${uri.project}/${uri.name} has message ordering: Pub/Sub delivers more of an ordering key only once earlier ones are acknowledged, which happens at checkpoints — checkpoint often (e.g. every few thousand events), or a bounded run may end (idle) before the backlog is read\n`);
-      }
       const subscription = client.subscription(uri.name, {
         flowControl: { maxMessages: MAX_UNACKED, allowExcessMessages: false },
         maxExtensionTime: Duration.from({ minutes: MAX_EXTENSION_MINUTES }),
@@ -159,7 +165,7 @@ class PubSubSourceReader implements SourceReader {
         minAckDeadline: Duration.from({ seconds: ackDeadline }),
         maxAckDeadline: Duration.from({ seconds: ackDeadline }),
       });
-      const reader = new PubSubSourceReader(uri, client, subscription, options, options.readerSchema, ackDeadline * 1000);
+      const reader = new PubSubSourceReader(uri, client, subscription, options, options.readerSchema, ackDeadline * 1000, metadata.enableMessageOrdering === true);
       subscription.on('message', (m: Message) => reader.onMessage(m));
       subscription.on('error', (err: unknown) => reader.onError(err));
       reader.lastArrival = reader.openedAt = Date.now();
@@ -225,12 +231,8 @@ class PubSubSourceReader implements SourceReader {
         await this.waitForMessage(FOLLOW_WAIT_MS);
       } else {
         if (this.held() >= MAX_UNACKED) {
-          // The client pulls nothing more until a checkpoint acknowledges: not idle.
+          // The client pulls nothing more until they are acknowledged (commitWanted): not idle.
           this.lastArrival = Date.now();
-          if (!this.saturationWarned) {
-            this.saturationWarned = true;
-            process.stderr.write(`rtml: pubsub ${this.uri.project}/${this.uri.name}: ${MAX_UNACKED} messages await acknowledgement, which only a checkpoint gives; waiting for one (checkpoint more often if this lasts)\n`);
-          }
         }
         const now = Date.now();
         const wait = Math.max(this.uri.idleMs - (now - this.lastArrival), this.settleMs - (now - this.openedAt));
@@ -241,6 +243,12 @@ class PubSubSourceReader implements SourceReader {
         await this.waitForMessage(Math.min(BOUNDED_WAIT_MS, wait));
       }
       if (this.failure !== undefined) this.fail();
+      if (this.head >= this.buffer.length) {
+        // Nothing new: blocked if Pub/Sub sends no more until what was handed out is acknowledged.
+        const waiting = this.unacked.length - this.unackedHead;
+        this.blocked = waiting > 0 && (this.ordered || waiting >= MAX_UNACKED);
+        return [];
+      }
     }
     const out: InputRecord[] = [];
     while (out.length < max && this.head < this.buffer.length) {
@@ -282,8 +290,21 @@ class PubSubSourceReader implements SourceReader {
     }
   }
 
+  /**
+   * True after a read found nothing new while handed-out messages await acknowledgement that Pub/Sub
+   * waits for before sending more: on a subscription with message ordering (the next messages of
+   * an ordering key come only once earlier ones are acknowledged), or with MAX_UNACKED held (flow
+   * control). The runtime then checkpoints (or, without checkpoints, writes its outputs) and calls
+   * `committed`, so a run always makes progress and still acknowledges only what is durable.
+   */
+  commitWanted(): boolean {
+    return false && this.blocked;
+  }
+
   /** Acknowledges every read message up to the checkpointed position (never unread ones). */
   async committed(positions: ReadonlyMap<number, number>): Promise<void> {
+    const wasBlocked = this.blocked;
+    this.blocked = false;
     const upTo = positions.get(0);
     if (upTo === undefined) return;
     const now = Date.now();
@@ -297,6 +318,8 @@ class PubSubSourceReader implements SourceReader {
       held.message.ack();
       this.recentAcks.push({ ackId: held.message.ackId, at: now });
     }
+    // Pub/Sub sends what it held back only now: the idle time of a bounded input starts again.
+    if (wasBlocked) this.lastArrival = now;
     if (this.unackedHead > 4096 && this.unackedHead * 2 > this.unacked.length) {
       this.unacked.splice(0, this.unackedHead);
       this.unackedHead = 0;

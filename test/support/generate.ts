@@ -24,3 +24,12 @@ export function eventLines(n: number, options: { seed?: number; keys?: number; j
   }
   return lines;
 }
+
+/** The card of a JSON event line, as the transports' producers key it ('none' without one, 'bad' for a line that is not JSON). */
+export function keyOf(line: string): string {
+  try {
+    return String((JSON.parse(line) as { card_id?: unknown }).card_id ?? 'none');
+  } catch {
+    return 'bad';
+  }
+}

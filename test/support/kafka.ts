@@ -4,6 +4,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keyOf } from './generate.ts';
 
 /**
  * A librdkafka mock cluster (3 brokers, the real Kafka protocol) in a child process, built from
@@ -102,3 +103,14 @@ export function forwarder(port: number, target: string): Promise<{ close(): Prom
   });
 }
 
+
+/** Produces JSON lines to `topic` with kcat, each keyed by its card (`keyOf`), in order. */
+export function produceKeyed(kafka: MockKafka, topic: string, lines: readonly string[]): void {
+  execFileSync('kcat', ['-P', '-b', kafka.bootstrap, '-t', topic, '-K:'], { input: lines.map((l) => `${keyOf(l)}:${l}`).join('\n') + '\n' });
+}
+
+/** Every message of `topic` as [key, value], read to its end with kcat (values must be single lines without tabs). */
+export function consumeTopic(kafka: MockKafka, topic: string): [string, string][] {
+  const read = execFileSync('kcat', ['-C', '-e', '-q', '-b', kafka.bootstrap, '-t', topic, '-f', '%k\t%s\n'], { maxBuffer: 1 << 28 }).toString();
+  return read.split('\n').filter((l) => l !== '').map((l) => l.split('\t') as [string, string]);
+}

@@ -1,7 +1,18 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  PutRecordsCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import { listShards } from '../../connectors/kinesis/index.ts';
 import { freePort } from './features.ts';
+import { keyOf } from './generate.ts';
 
 /** The installed kinesis-local package (kinesis-mock compiled to JS): its folder holds main.js and server.json. */
 function mockDir(): string {
@@ -66,4 +77,56 @@ export async function startKinesisMock(options: { port?: number } = {}): Promise
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+let streams = 0;
+
+export async function waitActive(c: KinesisClient, stream: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await c.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+      if (res.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
+    } catch {
+      // not created yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`stream ${stream} did not become ACTIVE`);
+}
+
+/** A new stream (a name unique to this process) with `shards` shards, once ACTIVE. */
+export async function createStream(c: KinesisClient, shards: number): Promise<string> {
+  const stream = `s${++streams}-${process.pid}`;
+  await c.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shards }));
+  await waitActive(c, stream);
+  return stream;
+}
+
+/** Puts JSON lines with the SDK (keyed by card_id), 500 per call, in order. */
+export async function putLines(c: KinesisClient, stream: string, lines: string[]): Promise<void> {
+  for (let i = 0; i < lines.length; i += 500) {
+    const chunk = lines.slice(i, i + 500);
+    const res = await c.send(
+      new PutRecordsCommand({
+        StreamName: stream,
+        Records: chunk.map((line) => ({ PartitionKey: keyOf(line), Data: Buffer.from(line, 'utf8') })),
+      }),
+    );
+    assert.equal(res.FailedRecordCount ?? 0, 0);
+  }
+}
+
+/** Every record of the stream, read with the SDK: shard by shard from TRIM_HORIZON. */
+export async function readAll(c: KinesisClient, stream: string): Promise<{ key: string; value: unknown }[]> {
+  const out: { key: string; value: unknown }[] = [];
+  for (const shard of await listShards(c, stream)) {
+    let it = (await c.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+    while (it) {
+      const res = await c.send(new GetRecordsCommand({ ShardIterator: it }));
+      for (const r of res.Records ?? []) out.push({ key: r.PartitionKey!, value: JSON.parse(Buffer.from(r.Data!).toString('utf8')) });
+      if ((res.Records ?? []).length === 0 && res.MillisBehindLatest === 0) break;
+      it = res.NextShardIterator;
+    }
+  }
+  return out;
 }

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Message, PubSub } from '@google-cloud/pubsub';
 import { freePort } from './features.ts';
+import { keyOf } from './generate.ts';
 
 export interface PubSubEmulator {
   /** host:port, for PUBSUB_EMULATOR_HOST. */
@@ -57,4 +59,43 @@ export async function startPubSubEmulator(options: { port?: number; timeoutMs?: 
     await sleep(200);
   }
   return { host, stop };
+}
+
+/** A topic and a subscription `<name>-sub` on it (ack deadline 10 s, the minimum: a bounded run lasts at least that). */
+export async function topicWithSubscription(client: PubSub, name: string, options: { ordering?: boolean } = {}): Promise<void> {
+  const [topic] = await client.createTopic(name);
+  await topic.createSubscription(`${name}-sub`, { enableMessageOrdering: options.ordering ?? false, ackDeadlineSeconds: 10 });
+}
+
+/** Publishes JSON lines with the client directly (ordering key = card id when `ordering`). */
+export async function publish(client: PubSub, name: string, lines: string[], ordering: boolean): Promise<void> {
+  const topic = client.topic(name, { messageOrdering: ordering, batching: { maxMessages: 500, maxMilliseconds: 5 } });
+  await Promise.all(
+    lines.map((line) =>
+      topic.publishMessage(ordering ? { data: Buffer.from(line), orderingKey: keyOf(line) } : { data: Buffer.from(line) }),
+    ),
+  );
+}
+
+/** Pulls `count` messages from a subscription with the client (acknowledging each); fails after `timeoutMs` with fewer. */
+export async function pullMessages(client: PubSub, subscription: string, count: number, timeoutMs = 15_000): Promise<Message[]> {
+  const got: Message[] = [];
+  const sub = client.subscription(subscription);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`pulled ${got.length} of ${count} messages from ${subscription}`)), timeoutMs);
+      sub.on('message', (m: Message) => {
+        got.push(m);
+        m.ack();
+        if (got.length === count) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      sub.on('error', reject);
+    });
+  } finally {
+    await sub.close();
+  }
+  return got;
 }

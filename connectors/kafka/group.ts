@@ -1,0 +1,148 @@
+import type { LibrdKafkaError, TopicPartition, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
+import { errorMessage, RtmlError } from '../../engine/errors.ts';
+import type { GroupListener, GroupMembership } from '../../engine/io.ts';
+import { kafkaModule, type NativeConsumer } from './client.ts';
+import type { KafkaUri } from './uri.ts';
+
+/** librdkafka's rebalance codes (LibrdKafkaError.code). */
+const ASSIGN_PARTITIONS = -175;
+const REVOKE_PARTITIONS = -174;
+/** How long one poll of the member waits: rebalance callbacks are served only while it polls. */
+const POLL_MS = 100;
+const REQUEST_TIMEOUT_MS = 5000;
+
+/**
+ * A worker's membership in a Kafka consumer group (scale-out). It subscribes to the topic so the
+ * group coordinator shares the partitions out (cooperative-sticky: a rebalance moves only the
+ * partitions that must move), but it reads nothing itself — it pauses what it is given, and each
+ * partition's task reads with its own consumer. Because only a member of the current generation may
+ * commit a group's offsets, the tasks commit through it.
+ *
+ * Revocation is what keeps state handoff exact: librdkafka waits for the member's unassign, so the
+ * listener stops the revoked tasks and checkpoints them (committing their offsets) before the
+ * partitions are released to another worker.
+ */
+export class KafkaGroupMember implements GroupMembership {
+  readonly description: string;
+  private polling: Promise<void> | undefined;
+  private closed = false;
+  /** Rebalance work is done one event at a time, in order. */
+  private queue: Promise<void> = Promise.resolve();
+  /** Per partition, the end offset when the worker joined (what a bounded run must reach). */
+  private ends: Map<number, number> | undefined;
+
+  private constructor(
+    private readonly kafka: KafkaUri,
+    private readonly consumer: NativeConsumer,
+    private readonly listener: GroupListener,
+    private readonly log: (message: string) => void,
+  ) {
+    this.description = `consumer group ${kafka.group} on ${kafka.topic} (member ${consumer.name})`;
+  }
+
+  static async join(kafka: KafkaUri, listener: GroupListener, log: (message: string) => void): Promise<KafkaGroupMember> {
+    const { KafkaConsumer } = kafkaModule();
+    let member: KafkaGroupMember | undefined;
+    const consumer = new KafkaConsumer(
+      {
+        'bootstrap.servers': kafka.brokers.join(','),
+        'group.id': kafka.group,
+        'enable.auto.commit': false,
+        'enable.auto.offset.store': false,
+        'partition.assignment.strategy': 'cooperative-sticky',
+        // A dead worker's partitions move after this long without heartbeats.
+        'session.timeout.ms': 6000,
+        'heartbeat.interval.ms': 500,
+        'log_level': 0,
+        rebalance_cb: (err: LibrdKafkaError, assignment: TopicPartition[]) => member?.rebalance(err, assignment),
+      },
+      {},
+    );
+    const native = consumer as NativeConsumer;
+    await new Promise<void>((resolve, reject) =>
+      consumer.connect({ topic: kafka.topic, timeout: kafka.connectTimeoutMs }, (err) =>
+        err ? reject(new RtmlError('RTML_E_BINDING', `kafka ${kafka.brokers.join(',')}: cannot join group ${kafka.group}: ${errorMessage(err)}`, { cause: err })) : resolve(),
+      ),
+    );
+    member = new KafkaGroupMember(kafka, native, listener, log);
+    member.ends = await member.endOffsets();
+    consumer.setDefaultConsumeTimeout(POLL_MS);
+    consumer.subscribe([kafka.topic]);
+    member.polling = member.poll();
+    return member;
+  }
+
+  /** Serves the group protocol's callbacks; the partitions are paused, so no message comes. */
+  private async poll(): Promise<void> {
+    while (!this.closed) {
+      await new Promise<void>((resolve) => this.consumer.consume(1, () => resolve()));
+    }
+  }
+
+  private rebalance(err: LibrdKafkaError, assignment: TopicPartition[]): void {
+    const partitions = assignment.map((a) => a.partition).sort((a, b) => a - b);
+    const consumer = this.consumer;
+    if (err.code === ASSIGN_PARTITIONS) {
+      consumer.incrementalAssign(assignment);
+      if (assignment.length > 0) consumer.pause(assignment);
+      this.queue = this.queue.then(() => this.listener.assigned(partitions));
+    } else if (err.code === REVOKE_PARTITIONS) {
+      const lost = consumer.assignmentLost();
+      // The partitions stay this member's until incrementalUnassign: first stop and checkpoint their tasks.
+      this.queue = this.queue
+        .then(() => this.listener.revoked(partitions, lost))
+        .catch((e: unknown) => this.log(`rtml: stopping tasks of partitions [${partitions.join(', ')}] failed: ${errorMessage(e)}`))
+        .then(() => {
+          if (consumer.isConnected()) consumer.incrementalUnassign(assignment);
+        });
+    } else {
+      this.log(`rtml: ${this.description}: rebalance error: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Commits a task's offsets (the next offset to read, per partition) as this generation's member. */
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.consumer.commitCb([...offsets], (err) =>
+        err ? reject(new RtmlError('RTML_E_PIPELINE', `${this.description}: committing offsets failed: ${errorMessage(err)}`, { cause: err })) : resolve(),
+      ),
+    );
+  }
+
+  private async endOffsets(): Promise<Map<number, number>> {
+    const metadata = await new Promise<{ topics: { name: string; partitions: { id: number }[] }[] }>((resolve, reject) =>
+      this.consumer.getMetadata({ topic: this.kafka.topic, timeout: REQUEST_TIMEOUT_MS }, (err, data) => (err ? reject(err) : resolve(data as never))),
+    );
+    const partitions = metadata.topics.find((t) => t.name === this.kafka.topic)?.partitions.map((p) => p.id) ?? [];
+    const ends = new Map<number, number>();
+    for (const p of partitions) {
+      const high = await new Promise<number>((resolve, reject) =>
+        this.consumer.queryWatermarkOffsets(this.kafka.topic, p, REQUEST_TIMEOUT_MS, (err, marks) => (err ? reject(err) : resolve(marks.highOffset))),
+      );
+      ends.set(p, high);
+    }
+    return ends;
+  }
+
+  async drained(): Promise<boolean> {
+    const ends = this.ends!;
+    const committed = await new Promise<TopicPartitionOffset[]>((resolve, reject) =>
+      this.consumer.committed([...ends.keys()].map((partition) => ({ topic: this.kafka.topic, partition })), REQUEST_TIMEOUT_MS, (err, offsets) => (err ? reject(err) : resolve(offsets))),
+    );
+    return [...ends].every(([p, end]) => end === 0 || (committed.find((c) => c.partition === p)?.offset ?? -1) >= end);
+  }
+
+  async leave(): Promise<void> {
+    if (this.closed) return;
+    // Unsubscribing revokes every partition through the listener (tasks checkpoint) before we go.
+    this.consumer.unsubscribe();
+    const deadline = Date.now() + 30_000;
+    while (this.consumer.assignments().length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await this.queue;
+    this.closed = true;
+    await this.polling;
+    await new Promise<void>((resolve) => this.consumer.disconnect(() => resolve()));
+  }
+}

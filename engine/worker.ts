@@ -1,0 +1,155 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointFile } from './checkpoint.ts';
+import { errorMessage, RtmlError } from './errors.ts';
+import type { GroupMembership } from './io.ts';
+import { runTopology, type RunOptions, type RunStats } from './runtime.ts';
+import type { Topology } from './topology.ts';
+
+/**
+ * Scale-out, the Kafka Streams way: N workers (processes, usually on N machines) run the same
+ * topology with the same bindings and join one group through the topology's source; the group shares
+ * the source's partitions out among them. Each partition is a **task**: a run of the topology over
+ * that partition alone, with its own operator state, watermark and checkpoint
+ * (`<checkpoint dir>/partition-<p>`). Keyed state therefore lives with the partition its keys are in
+ * (records are partitioned by key), and a task's results do not depend on which worker runs it or on
+ * how many workers there are.
+ *
+ * When the group moves a partition, the worker that had it stops the task, checkpoints it and
+ * commits its offsets before the group hands it on; the new owner resumes from that checkpoint. A
+ * worker that dies is replaced the same way from its last checkpoint (state exactly-once, outputs
+ * at-least-once, as after any crash). The checkpoint directory must therefore be one all workers
+ * share (a mounted volume).
+ */
+export interface WorkerOptions extends RunOptions {
+  checkpoint: NonNullable<RunOptions['checkpoint']>;
+  /** Called when tasks start and stop (for logs). */
+  log?: (message: string) => void;
+}
+
+/** How often an idle bounded worker asks whether the whole group is done. */
+const DRAINED_POLL_MS = 500;
+
+interface Task {
+  readonly stop: AbortController;
+  readonly done: Promise<void>;
+  lost: boolean;
+}
+
+/** One worker of a scale-out group: runs tasks for the partitions the group gives it until the inputs end (or `signal` aborts a live run). */
+export async function runWorker(topology: Topology, options: WorkerOptions): Promise<RunStats> {
+  const log = options.log ?? ((m: string) => process.stderr.write(`rtml: ${m}\n`));
+  const names = Object.keys(options.sources);
+  const source = names.length === 1 ? options.sources[names[0]!]! : undefined;
+  if (source?.joinGroup === undefined) {
+    throw new RtmlError(
+      'RTML_E_BINDING',
+      names.length === 1
+        ? `scale-out shares out the partitions of a Kafka source in its consumer group; ${source!.uri} cannot (bind kafka://…/topic?group=<id>)`
+        : `scale-out runs topologies with exactly one source (a Kafka topic); this run binds ${names.length}: ${names.join(', ')}`,
+    );
+  }
+  const tasks = new Map<number, Task>();
+  const totals: RunStats[] = [];
+  let failure: unknown;
+  let assignedOnce = false;
+  let wake: () => void = () => {};
+  const changed = () => wake();
+
+  const start = (partition: number): void => {
+    const dir = join(options.checkpoint.dir, `partition-${partition}`);
+    log(`partition ${partition}: task starts ${existsSync(new CheckpointFile(dir, topology.name).path) ? 'from its checkpoint' : 'without a checkpoint'}`);
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal;
+    const task: Task = {
+      stop,
+      lost: false,
+      done: runTopology(topology, {
+        ...options,
+        partitions: [partition],
+        signal,
+        checkpoint: { ...options.checkpoint, dir },
+        fenced: () => task.lost,
+      }).then(
+        (stats) => {
+          totals.push(stats);
+          log(`partition ${partition}: task ${stop.signal.aborted ? 'stopped (handed over)' : 'done'}: events in ${stats.in}${stats.resumed ? ', resumed from a checkpoint' : ''}`);
+        },
+        (err: unknown) => {
+          failure ??= new RtmlError('RTML_E_PIPELINE', `partition ${partition}: ${errorMessage(err)}`, { cause: err });
+        },
+      ),
+    };
+    tasks.set(partition, task);
+    // A bounded task that ends leaves the map, so the worker knows when it has nothing left to do.
+    void task.done.then(() => {
+      if (tasks.get(partition) === task && !stop.signal.aborted) tasks.delete(partition);
+      changed();
+    });
+  };
+
+  const membership: GroupMembership = await source.joinGroup({
+    assigned(partitions) {
+      assignedOnce = true;
+      log(`partitions assigned: [${partitions.join(', ')}]`);
+      for (const p of partitions) if (!tasks.has(p)) start(p);
+      changed();
+    },
+    async revoked(partitions, lost) {
+      log(`partitions ${lost ? 'lost' : 'revoked'}: [${partitions.join(', ')}]`);
+      const stopping = partitions.flatMap((p) => {
+        const task = tasks.get(p);
+        if (!task) return [];
+        tasks.delete(p);
+        task.lost = lost;
+        task.stop.abort();
+        return [task.done];
+      });
+      await Promise.all(stopping);
+      changed();
+    },
+  });
+  log(`joined ${membership.description}`);
+  options.signal?.addEventListener('abort', changed, { once: true });
+  try {
+    // Live: until stopped. Bounded: until this worker has no task left and the group's committed
+    // positions show every partition done (a worker may get nothing, or get partitions late).
+    for (;;) {
+      if (failure !== undefined || options.signal?.aborted) break;
+      if (!options.follow && assignedOnce && tasks.size === 0 && (await membership.drained())) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, DRAINED_POLL_MS);
+      });
+    }
+  } finally {
+    options.signal?.removeEventListener('abort', changed);
+    await membership.leave();
+    await Promise.all([...tasks.values()].map((t) => t.done));
+  }
+  if (failure !== undefined) throw failure;
+  return sumStats(topology.name, totals);
+}
+
+function sumStats(topology: string, runs: readonly RunStats[]): RunStats {
+  const sum = (f: (s: RunStats) => number) => runs.reduce((total, s) => total + f(s), 0);
+  const elapsedMs = Math.max(0, ...runs.map((s) => s.elapsedMs));
+  const events = sum((s) => s.in);
+  const last = runs.at(-1);
+  return {
+    topology,
+    in: events,
+    processed: sum((s) => s.processed),
+    late: sum((s) => s.late),
+    deadLettered: sum((s) => s.deadLettered),
+    resultsOut: sum((s) => s.resultsOut),
+    lateDropped: sum((s) => s.lateDropped),
+    deadLettersUnbound: sum((s) => s.deadLettersUnbound),
+    elapsedMs,
+    eventsPerSecond: elapsedMs > 0 ? (events * 1000) / elapsedMs : 0,
+    checkpoints: sum((s) => s.checkpoints),
+    checkpointBytes: last?.checkpointBytes ?? 0,
+    checkpointMs: last?.checkpointMs ?? 0,
+    resumed: runs.some((s) => s.resumed),
+  };
+}

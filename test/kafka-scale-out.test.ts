@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { eventLines } from './support/generate.ts';
+import { consumeTopic, produceKeyed, startMockKafka, type MockKafka } from './support/kafka.ts';
+
+/**
+ * Scale-out on Kafka (`rtml run --scale-out`): workers in one consumer group share a 3-partition
+ * topic; each partition is a task whose state is checkpointed in a shared directory and handed over
+ * when the group moves the partition. Real peers: librdkafka's mock cluster (group coordinator
+ * included), kcat as the independent producer and consumer, rtml workers as child processes.
+ */
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RTML = join(ROOT, 'bin', 'rtml.mjs');
+const PARTITIONS = 3;
+const TOPOLOGY = `
+import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from 'rtml';
+export default defineTopology('scale', ({ source, sink }) =>
+  source('events', { time: 'ts', outOfOrder: '10m' }).pipe(keyBy('card_id'), window(tumbling('10s')), aggregate({ n: count(), total: sum('amount') }), sink('out')));
+`;
+// Out of order by far less than outOfOrder: no event is late however the partitions interleave.
+const EVENTS = eventLines(6000, { seed: 11, keys: 60 });
+/** One event per partition far past every window: in a live run, each task's watermark then closes them all. */
+const FLUSH_TS = 1_800_000_000_000;
+
+let dir: string;
+let kafka: MockKafka;
+let topo: string;
+let reference: string[];
+
+interface Worker {
+  stderr(): string;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): void;
+}
+
+function worker(args: string[]): Worker {
+  const child = spawn(process.execPath, [RTML, 'run', topo, '--no-progress', ...args], { cwd: ROOT });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdout.on('data', () => {});
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { stderr: () => stderr, exited, stop: (signal = 'SIGTERM') => child.kill(signal) };
+}
+
+function workerArgs(group: string, out: string, checkpoints: string): string[] {
+  return [
+    '--source', `events=kafka://${kafka.bootstrap}/events-${group}?group=${group}`,
+    '--sink', `out=kafka://${kafka.bootstrap}/${out}`,
+    '--scale-out', '--follow', '--checkpoint-dir', checkpoints, '--checkpoint-every', '200', '--checkpoint-interval', '300ms',
+  ];
+}
+
+async function until(what: string, ok: () => boolean, timeoutMs = 60_000, workers: Worker[] = []): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}\n${workers.map((w, i) => `worker ${i}:\n${w.stderr()}`).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The partitions a worker owns now, from its log ("partitions assigned/revoked/lost: [...]"). */
+function owned(w: Worker): Set<number> {
+  const mine = new Set<number>();
+  for (const m of w.stderr().matchAll(/partitions (assigned|revoked|lost): \[([\d, ]*)\]/g)) {
+    const ps = m[2]!.split(',').filter((x) => x.trim() !== '').map(Number);
+    for (const p of ps) m[1] === 'assigned' ? mine.add(p) : mine.delete(p);
+  }
+  return mine;
+}
+
+function flushAllPartitions(topic: string): void {
+  for (let p = 0; p < PARTITIONS; p++) {
+    execFileSync('kcat', ['-P', '-b', kafka.bootstrap, '-t', topic, '-p', String(p), '-K:'], { input: `flush:${JSON.stringify({ card_id: 'flush', amount: 0, ts: FLUSH_TS })}\n` });
+  }
+}
+
+function results(topic: string): string[] {
+  return consumeTopic(kafka, topic).map(([, value]) => value);
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'rtml-scale-'));
+  topo = join(dir, 'scale.ts');
+  writeFileSync(topo, TOPOLOGY);
+  writeFileSync(join(dir, 'events.jsonl'), EVENTS.join('\n') + '\n');
+  kafka = await startMockKafka();
+  // The reference: the same topology over a file, in one process without scale-out.
+  execFileSync(process.execPath, [RTML, 'run', topo, '--no-progress', '--source', `events=file:${join(dir, 'events.jsonl')}`, '--sink', `out=file:${join(dir, 'reference.jsonl')}`], { cwd: ROOT, stdio: 'pipe' });
+  reference = readFileSync(join(dir, 'reference.jsonl'), 'utf8').split('\n').filter((l) => l !== '').sort();
+  assert.ok(reference.length > 500, 'the reference has results');
+});
+
+after(async () => {
+  await kafka?.stop();
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+});
+
+/** Runs `count` workers live in one group over the events and returns the distinct results and the workers' logs. */
+async function runGroup(group: string, count: number): Promise<{ results: string[]; logs: string[] }> {
+  await kafka.createTopic(`events-${group}`, PARTITIONS);
+  await kafka.createTopic(`out-${group}`, PARTITIONS);
+  const workers = Array.from({ length: count }, () => worker(workerArgs(group, `out-${group}`, join(dir, `ckpt-${group}`))));
+  try {
+    // Every worker owns a share before any input arrives, so each one really processes some.
+    await until(`${count} worker(s) to share the ${PARTITIONS} partitions`, () => {
+      const shares = workers.map(owned);
+      return shares.every((s) => s.size > 0) && shares.reduce((n, s) => n + s.size, 0) === PARTITIONS;
+    }, 60_000, workers);
+    produceKeyed(kafka, `events-${group}`, EVENTS);
+    flushAllPartitions(`events-${group}`);
+    await until('every result', () => new Set(results(`out-${group}`)).size >= reference.length, 90_000, workers);
+  } finally {
+    for (const w of workers) w.stop();
+  }
+  const codes = await Promise.all(workers.map((w) => w.exited));
+  assert.deepEqual(codes, workers.map(() => 0), workers.map((w) => w.stderr()).join('\n'));
+  return { results: results(`out-${group}`), logs: workers.map((w) => w.stderr()) };
+}
+
+describe('scale-out on a Kafka consumer group', { timeout: 300_000 }, () => {
+  it('one worker and three workers over the same input give the same results (and the same as one process over a file)', async () => {
+    const one = await runGroup('one', 1);
+    const three = await runGroup('three', 3);
+    assert.deepEqual([...new Set(one.results)].sort(), reference);
+    assert.deepEqual([...new Set(three.results)].sort(), reference);
+    // No failover happened, so no result was written twice.
+    assert.equal(one.results.length, reference.length);
+    assert.equal(three.results.length, reference.length);
+    for (const log of three.logs) assert.match(log, /partitions assigned: \[\d\]/);
+    // Each task's keys are the keys of its partition: no key's results came from two partitions.
+    const keysPerPartition = new Map<string, number>();
+    for (let p = 0; p < PARTITIONS; p++) {
+      const read = execFileSync('kcat', ['-C', '-e', '-q', '-b', kafka.bootstrap, '-t', 'events-three', '-p', String(p), '-f', '%k\n']).toString();
+      for (const key of read.split('\n').filter((k) => k !== '' && k !== 'flush')) {
+        assert.equal(keysPerPartition.get(key) ?? p, p, `key ${key} in two partitions`);
+        keysPerPartition.set(key, p);
+      }
+    }
+  });
+
+  it('when a worker is killed, the other takes its partitions over from their checkpoints: no state lost or doubled', async () => {
+    const group = 'failover';
+    const checkpoints = join(dir, `ckpt-${group}`);
+    await kafka.createTopic(`events-${group}`, PARTITIONS);
+    await kafka.createTopic(`out-${group}`, PARTITIONS);
+    const a = worker(workerArgs(group, `out-${group}`, checkpoints));
+    const b = worker(workerArgs(group, `out-${group}`, checkpoints));
+    const workers = [a, b];
+    try {
+      await until('two workers to share the partitions', () => owned(a).size > 0 && owned(b).size > 0 && owned(a).size + owned(b).size === PARTITIONS, 60_000, workers);
+      const half = Math.floor(EVENTS.length / 2);
+      produceKeyed(kafka, `events-${group}`, EVENTS.slice(0, half));
+      const aPartitions = [...owned(a)];
+      // Each of a's tasks has checkpointed some of its input before a dies.
+      await until("checkpoints of a's partitions", () => aPartitions.every((p) => {
+        const d = join(checkpoints, `partition-${p}`);
+        return existsSync(d) && readdirSync(d).some((f) => f.endsWith('.checkpoint'));
+      }), 60_000, workers);
+      await new Promise((r) => setTimeout(r, 500));
+      a.stop('SIGKILL');
+      produceKeyed(kafka, `events-${group}`, EVENTS.slice(half));
+      flushAllPartitions(`events-${group}`);
+      await until('b to take over every partition', () => owned(b).size === PARTITIONS, 60_000, workers);
+      await until('every result', () => new Set(results(`out-${group}`)).size >= reference.length, 90_000, workers);
+      for (const p of aPartitions) assert.match(b.stderr(), new RegExp(`partition ${p}: task starts from its checkpoint`));
+    } finally {
+      for (const w of workers) w.stop();
+    }
+    assert.equal(await b.exited, 0, b.stderr());
+    const out = results(`out-${group}`);
+    // Outputs are at-least-once (a's results after its last checkpoint are written again by b), but
+    // every result is exactly the reference's: a lost or doubled event would change a count or sum.
+    assert.deepEqual([...new Set(out)].sort(), reference);
+  });
+});
