@@ -1,3 +1,4 @@
+import type { Observable } from 'rxjs';
 import { RtmlError } from './errors.ts';
 import type { Stateful } from './checkpoint.ts';
 import type { FeatureTable } from './featureTable.ts';
@@ -85,7 +86,21 @@ export interface OperatorHost {
    * it as read, so it keeps rows; the view must then be materialised in the same topology.
    */
   featureTable(view: FeatureView, reader?: string): FeatureTable;
+  /** Where repartition() sends its events (see ExchangeSide). */
+  exchange(operator: string): ExchangeSide;
 }
+
+/**
+ * A repartition() in this run. `local`: one process holds every key, so events pass straight on.
+ * In a scale-out run the topology is split at the repartition into two tasks per partition:
+ * `send` (upstream: events go to the exchange topic, keyed by their new key, and nothing passes
+ * on) and `receive` (downstream: the exchange topic's partition is the input; the topology's own
+ * sources stay unread).
+ */
+export type ExchangeSide =
+  | { readonly side: 'local' }
+  | { readonly side: 'send'; send(event: unknown, key: RecordKey, time: number): void }
+  | { readonly side: 'receive'; readonly events: Observable<unknown> };
 
 let current: OperatorHost | undefined;
 

@@ -3,6 +3,7 @@
  */
 export { defineTopology, type Topology, type TopologyBuilder, type TopologyOutput, type SourceOptions } from './topology.ts';
 export { keyBy } from './operators/keyBy.ts';
+export { repartition } from './operators/repartition.ts';
 export { window, type WindowOptions, type Windowed } from './operators/window.ts';
 export { aggregate, type WindowResult } from './operators/aggregate.ts';
 export { enrich, type EnrichOptions, type Enriched } from './operators/enrich.ts';

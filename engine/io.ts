@@ -124,6 +124,11 @@ export interface GroupMembership {
    * worker joined — every task of the run is done, whichever worker ran it.
    */
   drained(): Promise<boolean>;
+  /**
+   * The exchange topic `name` for repartition(): as many partitions as the source, partitioned by
+   * key, read by the tasks of the same partition numbers (and committed as this member).
+   */
+  exchange(name: string): Promise<{ source: SourceConnector; sink: SinkConnector; partitions: number }>;
   /** Leaves the group (its partitions are revoked first, through the listener). */
   leave(): Promise<void>;
 }

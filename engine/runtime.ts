@@ -1,15 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Observable, type MonoTypeOperatorFunction, type Subscriber, type Subscription } from 'rxjs';
+import { Observable, Subscriber, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
 import { loadSchema, timeFieldScale } from './avro.ts';
 import type { Stateful } from './checkpoint.ts';
 import { Checkpointer } from './checkpointing.ts';
-import { Outcome, RecordContext, withHost, type EarlierRecord, type LateOutput, type OperatorHost } from './context.ts';
+import { Outcome, RecordContext, withHost, type EarlierRecord, type ExchangeSide, type LateOutput, type OperatorHost } from './context.ts';
 import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
 import { FeatureTable } from './featureTable.ts';
 import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from './features.ts';
 import type { ModelProvider } from './models.ts';
-import type { InputRecord, SinkConnector, SinkWriter, SourceConnector, SourceOpenOptions, SourceReader } from './io.ts';
+import type { InputRecord, RecordKey, SinkConnector, SinkWriter, SourceConnector, SourceOpenOptions, SourceReader } from './io.ts';
 import { Lane, timeReader, type DeclaredSource } from './lanes.ts';
 import { callerLocation } from './location.ts';
 import { NAME_PATTERN, type SourceOptions, type Topology, type TopologyBuilder } from './topology.ts';
@@ -57,7 +57,24 @@ export interface RunOptions {
    * from then on it takes no checkpoint and commits nothing, so it cannot overwrite the new owner's.
    */
   fenced?: () => boolean;
+  /** Scale-out with repartition(): which side of the exchange topic this task is (engine/worker.ts). */
+  exchange?: ExchangeBinding;
 }
+
+/** The exchange topic a scale-out task of a topology with repartition() sends to or receives from. */
+export type ExchangeBinding = { side: 'send'; sink: SinkConnector } | { side: 'receive'; source: SourceConnector; upstreamPartitions: number };
+
+/** The exchange's records: the event with the key and time repartition() gave it (a transport key is only text). */
+interface ExchangeRecord {
+  key: RecordKey;
+  time: number;
+  /** The source partition it was read from: the receiving side keeps a watermark per upstream partition. */
+  from: number;
+  event: unknown;
+}
+
+/** Name of the exchange as a source and a sink in checkpoints and messages. */
+const EXCHANGE = 'repartition';
 
 export interface RunStats {
   topology: string;
@@ -135,6 +152,15 @@ export class TopologyRun implements OperatorHost {
   private features: FeatureWriter | undefined;
   private featureFlush: Promise<void> | undefined;
   private failure: unknown;
+  /** The repartition() using the exchange (one per topology in scale-out), and its two ends. */
+  private exchangeUser: string | undefined;
+  private exchangeWriter: SinkWriter | undefined;
+  private exchangeSource: DeclaredSource | undefined;
+  /**
+   * Receiving side: a watermark slot per upstream partition, so the exchange's watermark is their
+   * minimum — one upstream task running ahead does not make the others' events late.
+   */
+  private exchangeSlots: number[] = [];
   private readonly stats: RunStats;
   private started = 0;
 
@@ -270,6 +296,43 @@ export class TopologyRun implements OperatorHost {
     return entry.table;
   }
 
+  exchange(operator: string): ExchangeSide {
+    const binding = this.options.exchange;
+    if (this.exchangeUser !== undefined && this.exchangeUser !== operator) {
+      throw new RtmlError('RTML_E_TOPOLOGY', `a scale-out run supports one repartition() per topology: ${this.exchangeUser} and ${operator}`);
+    }
+    this.exchangeUser = operator;
+    if (binding === undefined) return { side: 'local' };
+    if (binding.side === 'send') {
+      const record = this.record;
+      return { side: 'send', send: (event, key, time) => this.exchangeWriter!.write({ key, time, from: record.partition, event } satisfies ExchangeRecord, key, time) };
+    }
+    const record = this.record;
+    const source = this.exchangeSource!;
+    return {
+      side: 'receive',
+      events: new Observable<unknown>((downstream) => {
+        const subscriber = new Subscriber<unknown>({
+          next: (value) => {
+            const r = value as ExchangeRecord;
+            record.key = r.key;
+            downstream.next(r.event);
+          },
+          error: (err: unknown) => downstream.error(err),
+          complete: () => downstream.complete(),
+        });
+        source.subscribers.push(subscriber);
+        return () => source.subscribers.splice(source.subscribers.indexOf(subscriber), 1);
+      }),
+    };
+  }
+
+  /** Builds the topology without running it: the repartition() it uses, if any (engine/worker.ts). */
+  repartitionedBy(): string | undefined {
+    this.build();
+    return this.exchangeUser;
+  }
+
   // ---- building ------------------------------------------------------------------------------
 
   private builder(): TopologyBuilder {
@@ -362,6 +425,17 @@ export class TopologyRun implements OperatorHost {
     if (outputs.length === 0 || !outputs.every((o) => o instanceof Observable)) {
       throw new RtmlError('RTML_E_TOPOLOGY', `topology '${this.topology}' (${this.definition.at}): the build function must return the stream (or an array of streams) that ends in sink(...)`);
     }
+    if (this.options.exchange?.side === 'receive') {
+      // The exchange carries events already read (and timed) upstream: the same out-of-orderness applies.
+      this.exchangeSource = {
+        name: EXCHANGE,
+        schema: undefined,
+        outOfOrder: Math.max(0, ...[...this.declared.values()].map((d) => d.outOfOrder)),
+        idleTimeout: Infinity,
+        ...timeReader(EXCHANGE, 'time', 1),
+        subscribers: [],
+      };
+    }
     withHost(this, () => {
       for (const stream of outputs as Observable<unknown>[]) {
         this.subscriptions.push(stream.subscribe({ error: (err: unknown) => this.fail(err) }));
@@ -431,10 +505,18 @@ export class TopologyRun implements OperatorHost {
         this.features = await this.options.features!.open([...this.views.values()]);
         opened.push(this.features);
       }
-      for (const source of this.declared.values()) {
+      const exchange = this.options.exchange;
+      if (exchange?.side === 'send' && this.exchangeUser !== undefined) {
+        this.exchangeWriter = await exchange.sink.open({ resume: saved?.sinks[EXCHANGE] });
+        opened.push(this.exchangeWriter);
+        this.writers.set(EXCHANGE, this.exchangeWriter);
+      }
+      // The receiving side of an exchange reads it instead of the topology's sources.
+      const reading = exchange?.side === 'receive' ? [{ source: this.exchangeSource!, connector: exchange.source }] : [...this.declared.values()].map((source) => ({ source, connector: this.options.sources[source.name]! }));
+      for (const { source, connector } of reading) {
         const positions = saved?.sources[source.name];
         const startAfter = positions ? byPartition(positions) : undefined;
-        const reader = await this.options.sources[source.name]!.open({
+        const reader = await connector.open({
           from: this.options.from ?? 'earliest',
           follow: this.options.follow ?? false,
           readerSchema: source.schema,
@@ -448,7 +530,12 @@ export class TopologyRun implements OperatorHost {
         const only = this.options.partitions;
         for (const partition of reader.partitions) {
           if (only !== undefined && !only.includes(partition)) continue;
-          const lane = new Lane(source, reader, partition, this.watermarks.addSlot(source.outOfOrder, source.idleTimeout), validate);
+          const slot = this.watermarks.addSlot(source.outOfOrder, source.idleTimeout);
+          if (source === this.exchangeSource && exchange?.side === 'receive') {
+            this.exchangeSlots = [slot];
+            for (let p = 1; p < exchange.upstreamPartitions; p++) this.exchangeSlots.push(this.watermarks.addSlot(source.outOfOrder, source.idleTimeout));
+          }
+          const lane = new Lane(source, reader, partition, slot, validate);
           lane.lastOffset = startAfter?.get(partition);
           this.lanes.push(lane);
         }
@@ -462,7 +549,7 @@ export class TopologyRun implements OperatorHost {
       if (this.failure !== undefined) throw this.failure;
       const completed = this.lanes.every((l) => l.ended);
       if (completed) {
-        for (const source of this.declared.values()) for (const s of [...source.subscribers]) s.complete();
+        for (const source of [...this.declared.values(), ...(this.exchangeSource ? [this.exchangeSource] : [])]) for (const s of [...source.subscribers]) s.complete();
         if (this.failure !== undefined) throw this.failure;
         // Everything was processed: once the outputs are written, the sources may commit to the end.
         await this.flushOutputs();
@@ -498,6 +585,8 @@ export class TopologyRun implements OperatorHost {
     const out: Record<string, string> = {};
     for (const [name, c] of Object.entries(this.options.sources)) out[`source ${name}`] = c.uri;
     for (const [name, c] of Object.entries(this.sinks)) out[`sink ${name}`] = c.uri;
+    const exchange = this.options.exchange;
+    if (exchange) out[`exchange (${exchange.side})`] = exchange.side === 'send' ? exchange.sink.uri : exchange.source.uri;
     return out;
   }
 
@@ -754,7 +843,8 @@ export class TopologyRun implements OperatorHost {
     } else {
       const subscribers = source.subscribers;
       for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(input.value);
-      this.advanceWatermark(this.watermarks.observe(lane.slot, time));
+      const slot = source === this.exchangeSource ? (this.exchangeSlots[(input.value as ExchangeRecord).from] ?? lane.slot) : lane.slot;
+      this.advanceWatermark(this.watermarks.observe(slot, time));
     }
     for (const entry of this.enrichedTables) entry.commit();
     if (r.outcome === Outcome.Processed) this.stats.processed++;

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointFile } from './checkpoint.ts';
 import { errorMessage, RtmlError } from './errors.ts';
-import type { GroupMembership } from './io.ts';
-import { runTopology, type RunOptions, type RunStats } from './runtime.ts';
+import type { GroupMembership, SinkConnector, SourceConnector } from './io.ts';
+import { runTopology, TopologyRun, type RunOptions, type RunStats } from './runtime.ts';
 import type { Topology } from './topology.ts';
 
 /**
@@ -32,7 +32,7 @@ const DRAINED_POLL_MS = 500;
 
 interface Task {
   readonly stop: AbortController;
-  readonly done: Promise<void>;
+  done: Promise<void>;
   lost: boolean;
 }
 
@@ -56,30 +56,43 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
   let wake: () => void = () => {};
   const changed = () => wake();
 
-  const start = (partition: number): void => {
-    const dir = join(options.checkpoint.dir, `partition-${partition}`);
-    log(`partition ${partition}: task starts ${existsSync(new CheckpointFile(dir, topology.name).path) ? 'from its checkpoint' : 'without a checkpoint'}`);
-    const stop = new AbortController();
-    const signal = options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal;
-    const task: Task = {
-      stop,
-      lost: false,
-      done: runTopology(topology, {
+  // With repartition() a partition's task runs in two parts joined by the exchange topic: the part
+  // before it reads the source partition, the part after it the exchange partition of that number.
+  const repartition = new TopologyRun(topology, options).repartitionedBy();
+  if (repartition !== undefined && !options.follow) {
+    throw new RtmlError('RTML_E_USAGE', `scale-out with ${repartition} runs live: add --follow (a bounded exchange would need every upstream task's end marked in it)`);
+  }
+  let exchangeReady: (exchange: { source: SourceConnector; sink: SinkConnector; partitions: number } | undefined) => void = () => {};
+  const exchange = new Promise<{ source: SourceConnector; sink: SinkConnector; partitions: number } | undefined>((resolve) => (exchangeReady = resolve));
+
+  const runPart = async (partition: number, task: Task, signal: AbortSignal, part: 'upstream' | 'downstream' | undefined): Promise<void> => {
+    const dir = join(options.checkpoint.dir, `partition-${partition}`, part ?? '');
+    const what = `partition ${partition}${part ? ` (${part} of ${repartition})` : ''}`;
+    const ends = await exchange;
+    if (part !== undefined && ends === undefined) return; // the exchange could not be set up: the worker fails
+    log(`${what}: task starts ${existsSync(new CheckpointFile(dir, topology.name).path) ? 'from its checkpoint' : 'without a checkpoint'}`);
+    try {
+      const stats = await runTopology(topology, {
         ...options,
         partitions: [partition],
         signal,
         checkpoint: { ...options.checkpoint, dir },
         fenced: () => task.lost,
-      }).then(
-        (stats) => {
-          totals.push(stats);
-          log(`partition ${partition}: task ${stop.signal.aborted ? 'stopped (handed over)' : 'done'}: events in ${stats.in}${stats.resumed ? ', resumed from a checkpoint' : ''}`);
-        },
-        (err: unknown) => {
-          failure ??= new RtmlError('RTML_E_PIPELINE', `partition ${partition}: ${errorMessage(err)}`, { cause: err });
-        },
-      ),
-    };
+        exchange: part === undefined || ends === undefined ? undefined : part === 'upstream' ? { side: 'send', sink: ends.sink } : { side: 'receive', source: ends.source, upstreamPartitions: ends.partitions },
+      });
+      totals.push(stats);
+      log(`${what}: task ${task.stop.signal.aborted ? 'stopped (handed over)' : 'done'}: events in ${stats.in}${stats.resumed ? ', resumed from a checkpoint' : ''}`);
+    } catch (err) {
+      failure ??= new RtmlError('RTML_E_PIPELINE', `${what}: ${errorMessage(err)}`, { cause: err });
+    }
+  };
+
+  const start = (partition: number): void => {
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal;
+    const task: Task = { stop, lost: false, done: Promise.resolve() };
+    const parts = repartition === undefined ? [undefined] : (['upstream', 'downstream'] as const);
+    task.done = Promise.all(parts.map((part) => runPart(partition, task, signal, part))).then(() => {});
     tasks.set(partition, task);
     // A bounded task that ends leaves the map, so the worker knows when it has nothing left to do.
     void task.done.then(() => {
@@ -110,6 +123,12 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
     },
   });
   log(`joined ${membership.description}`);
+  try {
+    exchangeReady(repartition === undefined ? undefined : await membership.exchange(`${topology.name}-repartition`));
+  } catch (err) {
+    failure ??= err;
+    exchangeReady(undefined);
+  }
   options.signal?.addEventListener('abort', changed, { once: true });
   try {
     // Live: until stopped. Bounded: until this worker has no task left and the group's committed

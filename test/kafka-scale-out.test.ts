@@ -23,6 +23,16 @@ import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from '
 export default defineTopology('scale', ({ source, sink }) =>
   source('events', { time: 'ts', outOfOrder: '10m' }).pipe(keyBy('card_id'), window(tumbling('10s')), aggregate({ n: count(), total: sum('amount') }), sink('out')));
 `;
+/**
+ * Aggregates by merchant while the input is partitioned by card: without repartition() each task
+ * would count only its own partition's share of a merchant. outOfOrder covers the whole input, as
+ * the exchange interleaves upstream tasks that may run far apart in event time.
+ */
+const BY_MERCHANT = `
+import { aggregate, count, defineTopology, repartition, sum, tumbling, window } from 'rtml';
+export default defineTopology('merchants', ({ source, sink }) =>
+  source('events', { time: 'ts', outOfOrder: '1h' }).pipe(repartition('merchant_id'), window(tumbling('10s')), aggregate({ n: count(), total: sum('amount') }), sink('out')));
+`;
 // Out of order by far less than outOfOrder: no event is late however the partitions interleave.
 const EVENTS = eventLines(6000, { seed: 11, keys: 60 });
 /** One event per partition far past every window: in a live run, each task's watermark then closes them all. */
@@ -32,6 +42,8 @@ let dir: string;
 let kafka: MockKafka;
 let topo: string;
 let reference: string[];
+let merchantsTopo: string;
+let merchantsReference: string[];
 
 interface Worker {
   stderr(): string;
@@ -39,8 +51,8 @@ interface Worker {
   stop(signal?: NodeJS.Signals): void;
 }
 
-function worker(args: string[]): Worker {
-  const child = spawn(process.execPath, [RTML, 'run', topo, '--no-progress', ...args], { cwd: ROOT });
+function worker(args: string[], topology = topo): Worker {
+  const child = spawn(process.execPath, [RTML, 'run', topology, '--no-progress', ...args], { cwd: ROOT });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   child.stdout.on('data', () => {});
@@ -75,9 +87,16 @@ function owned(w: Worker): Set<number> {
 }
 
 function flushAllPartitions(topic: string): void {
+  // One per merchant too, so that behind a repartition('merchant_id') every exchange partition gets one.
+  const flush = Array.from({ length: 20 }, (_, m) => `flush:${JSON.stringify({ card_id: 'flush', merchant_id: `m${m}`, amount: 0, ts: FLUSH_TS })}`).join('\n');
   for (let p = 0; p < PARTITIONS; p++) {
-    execFileSync('kcat', ['-P', '-b', kafka.bootstrap, '-t', topic, '-p', String(p), '-K:'], { input: `flush:${JSON.stringify({ card_id: 'flush', amount: 0, ts: FLUSH_TS })}\n` });
+    execFileSync('kcat', ['-P', '-b', kafka.bootstrap, '-t', topic, '-p', String(p), '-K:'], { input: `${flush}\n` });
   }
+}
+
+function fileRun(topology: string, out: string): string[] {
+  execFileSync(process.execPath, [RTML, 'run', topology, '--no-progress', '--source', `events=file:${join(dir, 'events.jsonl')}`, '--sink', `out=file:${out}`], { cwd: ROOT, stdio: 'pipe' });
+  return readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').sort();
 }
 
 function results(topic: string): string[] {
@@ -90,10 +109,12 @@ before(async () => {
   writeFileSync(topo, TOPOLOGY);
   writeFileSync(join(dir, 'events.jsonl'), EVENTS.join('\n') + '\n');
   kafka = await startMockKafka();
-  // The reference: the same topology over a file, in one process without scale-out.
-  execFileSync(process.execPath, [RTML, 'run', topo, '--no-progress', '--source', `events=file:${join(dir, 'events.jsonl')}`, '--sink', `out=file:${join(dir, 'reference.jsonl')}`], { cwd: ROOT, stdio: 'pipe' });
-  reference = readFileSync(join(dir, 'reference.jsonl'), 'utf8').split('\n').filter((l) => l !== '').sort();
+  // The references: the same topologies over a file, in one process without scale-out.
+  reference = fileRun(topo, join(dir, 'reference.jsonl'));
   assert.ok(reference.length > 500, 'the reference has results');
+  merchantsTopo = join(dir, 'merchants.ts');
+  writeFileSync(merchantsTopo, BY_MERCHANT);
+  merchantsReference = fileRun(merchantsTopo, join(dir, 'merchants-reference.jsonl'));
 });
 
 after(async () => {
@@ -102,10 +123,10 @@ after(async () => {
 });
 
 /** Runs `count` workers live in one group over the events and returns the distinct results and the workers' logs. */
-async function runGroup(group: string, count: number): Promise<{ results: string[]; logs: string[] }> {
+async function runGroup(group: string, count: number, topology = topo, expected = reference): Promise<{ results: string[]; logs: string[] }> {
   await kafka.createTopic(`events-${group}`, PARTITIONS);
   await kafka.createTopic(`out-${group}`, PARTITIONS);
-  const workers = Array.from({ length: count }, () => worker(workerArgs(group, `out-${group}`, join(dir, `ckpt-${group}`))));
+  const workers = Array.from({ length: count }, () => worker(workerArgs(group, `out-${group}`, join(dir, `ckpt-${group}`)), topology));
   try {
     // Every worker owns a share before any input arrives, so each one really processes some.
     await until(`${count} worker(s) to share the ${PARTITIONS} partitions`, () => {
@@ -114,7 +135,7 @@ async function runGroup(group: string, count: number): Promise<{ results: string
     }, 60_000, workers);
     produceKeyed(kafka, `events-${group}`, EVENTS);
     flushAllPartitions(`events-${group}`);
-    await until('every result', () => new Set(results(`out-${group}`)).size >= reference.length, 90_000, workers);
+    await until('every result', () => new Set(results(`out-${group}`)).size >= expected.length, 90_000, workers);
   } finally {
     for (const w of workers) w.stop();
   }
@@ -142,6 +163,22 @@ describe('scale-out on a Kafka consumer group', { timeout: 300_000 }, () => {
         keysPerPartition.set(key, p);
       }
     }
+  });
+
+  it('repartition(): three workers aggregate by a key the input is not partitioned by, as one process does', async () => {
+    // librdkafka's mock cluster does not create topics through the admin API: the exchange topic
+    // (<group>-<topology>-repartition) is made here, with the source's partition count.
+    await kafka.createTopic('merchants3-merchants-repartition', PARTITIONS);
+    const three = await runGroup('merchants3', 3, merchantsTopo, merchantsReference);
+    // A key's events reach its task in the exchange's arrival order, not the one-process merge
+    // order, so a float sum may differ in its last bits: totals are compared to the cent.
+    const cents = (lines: readonly string[]) => [...new Set(lines)].map((l) => {
+      const r = JSON.parse(l) as { total: number };
+      return JSON.stringify({ ...r, total: Math.round(r.total * 100) });
+    }).sort();
+    assert.deepEqual(cents(three.results), cents(merchantsReference));
+    assert.equal(three.results.length, merchantsReference.length);
+    for (const log of three.logs) assert.match(log, /partition \d \(downstream of repartition\('merchant_id'\)/);
   });
 
   it('when a worker is killed, the other takes its partitions over from their checkpoints: no state lost or doubled', async () => {

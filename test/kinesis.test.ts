@@ -236,6 +236,120 @@ describe('kinesis connector (kinesis-mock)', () => {
     assert.equal(stats.deadLettered, 0);
   });
 
+  it('replays a range: offsets as a run from the start numbers them, times from AT_TIMESTAMP, both ends inclusive', async () => {
+    const stream = await createStream(client, 2);
+    const batch = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => JSON.stringify({ card_id: `k${(from + i) % 9}`, i: from + i, amount: 1, ts: 1_700_000_000_000 + from + i }));
+    // Three puts, apart in time, so their arrival timestamps differ.
+    for (const [from, to] of [[0, 400], [400, 800], [800, 1200]] as const) {
+      await putLines(client, stream, batch(from, to));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const readAllOf = async (options: Partial<Parameters<SourceConnector['open']>[0]> = {}) => {
+      const reader = await kinesisSource(uriOf(stream)).open({ from: 'earliest', follow: false, readerSchema: undefined, ...options });
+      const got = new Map<number, InputRecord[]>();
+      try {
+        for (const p of reader.partitions) {
+          const records: InputRecord[] = [];
+          for (let b = await reader.read(p, 100); b !== null; b = await reader.read(p, 100)) records.push(...b);
+          got.set(p, records);
+        }
+      } finally {
+        await reader.close();
+      }
+      return got;
+    };
+    const full = await readAllOf();
+    const i = (r: InputRecord) => (r.value as { i: number }).i;
+    assert.equal([...full.values()].flat().length, 1200);
+
+    const byOffset = await readAllOf({ range: { from: { offset: 50 }, to: { offset: 250 } } });
+    for (const [p, records] of full) {
+      const expected = records.filter((r) => r.offset >= 50 && r.offset <= 250);
+      assert.ok(expected.length > 100);
+      assert.deepEqual(byOffset.get(p)!.map((r) => [r.offset, i(r)]), expected.map((r) => [r.offset, i(r)]), `partition ${p}`);
+    }
+
+    // From the second put's first arrival time to the last arrival time before the third put.
+    const all = [...full.values()].flat();
+    const fromTime = Math.min(...all.filter((r) => i(r) >= 400).map((r) => r.timestamp));
+    const toTime = Math.max(...all.filter((r) => i(r) < 800).map((r) => r.timestamp));
+    assert.ok(Math.max(...all.filter((r) => i(r) < 400).map((r) => r.timestamp)) < fromTime && toTime < Math.min(...all.filter((r) => i(r) >= 800).map((r) => r.timestamp)));
+    const byTime = await readAllOf({ range: { from: { time: fromTime }, to: { time: toTime } } });
+    for (const [p, records] of full) {
+      assert.deepEqual(byTime.get(p)!.map(i), records.filter((r) => r.timestamp >= fromTime && r.timestamp <= toTime).map(i), `partition ${p}`);
+    }
+    assert.deepEqual([...byTime.values()].flat().map(i).sort((a, b) => a - b), Array.from({ length: 400 }, (_, k) => 400 + k));
+    // An offset start with a time end, through the engine (rtml replay).
+    const { stats } = await runOver(kinesisSource(uriOf(stream)), { range: { from: { offset: 50 }, to: { time: toTime } } });
+    assert.equal(stats.in, all.filter((r) => r.offset >= 50 && r.timestamp <= toTime).length);
+    await assert.rejects(runOver(kinesisSource(uriOf(stream)), { range: { from: { time: fromTime }, to: { offset: 10 } } }), /cannot end at an offset/);
+  });
+
+  it('a live run reads shards created by a split while it runs, after their parent, keeping per-key order, and resumes them from its checkpoint', async (t) => {
+    const dir = tempDir(t);
+    const stream = await createStream(client, 1);
+    const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => JSON.stringify({ card_id: `k${(from + i) % 7}`, seq: from + i, amount: 1, ts: 1_700_000_000_000 + from + i }));
+    const checkpoint = { dir: path.join(dir, 'ckpt'), everyEvents: 100 };
+    /** A live run that records what it reads and stops once it has read `until` events in all. */
+    const live = (until: number) => {
+      const seen: { card_id: string; seq: number }[] = [];
+      const controller = new AbortController();
+      const inner = kinesisSource(uriOf(stream));
+      const source: SourceConnector = {
+        uri: inner.uri,
+        async open(options) {
+          const reader = await inner.open(options);
+          return Object.assign(Object.create(reader) as typeof reader, {
+            async read(p: number, max: number): Promise<InputRecord[] | null> {
+              const batch = await reader.read(p, max);
+              for (const r of batch ?? []) seen.push(r.value as { card_id: string; seq: number });
+              return batch;
+            },
+          });
+        },
+      };
+      const guard = setTimeout(() => controller.abort(), 60_000); // a failure, not a timing: it reads less
+      const running = runOver(source, {
+        follow: true,
+        signal: controller.signal,
+        pollInterval: 10,
+        checkpoint,
+        onProgress: (p) => {
+          if (p.stats.in >= until) controller.abort();
+        },
+      }).finally(() => clearTimeout(guard));
+      return { seen, running };
+    };
+
+    await putLines(client, stream, lines(0, 300));
+    const first = live(600);
+    await new Promise<void>((resolve) => {
+      const check = () => (first.seen.length >= 300 ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    const [parent] = await listShards(client, stream);
+    await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: parent!.ShardId!, NewStartingHashKey: (2n ** 127n).toString() }));
+    await waitActive(client, stream);
+    assert.equal((await listShards(client, stream)).length, 3);
+    await putLines(client, stream, lines(300, 600));
+    const run1 = await first.running;
+    assert.equal(run1.stats.in, 600, 'the children of the split were read without a restart');
+    assert.deepEqual(first.seen.slice(0, 300).map((v) => v.seq), Array.from({ length: 300 }, (_, k) => k), 'the parent first');
+    const last = new Map<string, number>();
+    for (const v of first.seen) {
+      assert.ok((last.get(v.card_id) ?? -1) < v.seq, `key ${v.card_id}: ${v.seq} after ${last.get(v.card_id)}`);
+      last.set(v.card_id, v.seq);
+    }
+
+    // Resumed (the children are partitions of their own now): exactly the records put since.
+    await putLines(client, stream, lines(600, 700));
+    const second = live(700);
+    const run2 = await second.running;
+    assert.equal(run2.stats.resumed, true);
+    assert.equal(run2.stats.in, 700);
+    assert.deepEqual(second.seen.map((v) => v.seq).sort((a, b) => a - b), Array.from({ length: 100 }, (_, k) => 600 + k));
+  });
+
   it('retries a stream that is not reachable at start, logging it, and proceeds once it is', async () => {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;

@@ -1,6 +1,6 @@
 import type { LibrdKafkaError, TopicPartition, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
-import type { GroupListener, GroupMembership } from '../../engine/io.ts';
+import type { GroupListener } from '../../engine/io.ts';
 import { kafkaModule, type NativeConsumer } from './client.ts';
 import type { KafkaUri } from './uri.ts';
 
@@ -22,7 +22,7 @@ const REQUEST_TIMEOUT_MS = 5000;
  * listener stops the revoked tasks and checkpoints them (committing their offsets) before the
  * partitions are released to another worker.
  */
-export class KafkaGroupMember implements GroupMembership {
+export class KafkaGroupMember {
   readonly description: string;
   private polling: Promise<void> | undefined;
   private closed = false;
@@ -110,10 +110,7 @@ export class KafkaGroupMember implements GroupMembership {
   }
 
   private async endOffsets(): Promise<Map<number, number>> {
-    const metadata = await new Promise<{ topics: { name: string; partitions: { id: number }[] }[] }>((resolve, reject) =>
-      this.consumer.getMetadata({ topic: this.kafka.topic, timeout: REQUEST_TIMEOUT_MS }, (err, data) => (err ? reject(err) : resolve(data as never))),
-    );
-    const partitions = metadata.topics.find((t) => t.name === this.kafka.topic)?.partitions.map((p) => p.id) ?? [];
+    const partitions = Array.from({ length: await this.partitionCount(this.kafka.topic) }, (_, p) => p);
     const ends = new Map<number, number>();
     for (const p of partitions) {
       const high = await new Promise<number>((resolve, reject) =>
@@ -122,6 +119,46 @@ export class KafkaGroupMember implements GroupMembership {
       ends.set(p, high);
     }
     return ends;
+  }
+
+  /**
+   * The exchange topic `<group>-<name>` with as many partitions as the source topic: created if
+   * missing, refused if it has another count (keys would land in the wrong tasks).
+   */
+  async exchangeTopic(name: string): Promise<string> {
+    const topic = `${this.kafka.group}-${name}`;
+    const partitions = this.partitionCountAtJoin;
+    let found = await this.partitionCount(topic);
+    if (found === 0) {
+      const { Kafka, logLevel } = kafkaModule().KafkaJS;
+      const admin = new Kafka({ kafkaJS: { brokers: this.kafka.brokers, logLevel: logLevel.NOTHING } }).admin();
+      await admin.connect();
+      try {
+        await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], timeout: REQUEST_TIMEOUT_MS });
+      } catch (err) {
+        throw new RtmlError('RTML_E_BINDING', `exchange topic ${topic} does not exist and cannot be created (${errorMessage(err)}): create it with ${partitions} partitions`, { cause: err });
+      } finally {
+        await admin.disconnect();
+      }
+      found = await this.partitionCount(topic);
+    }
+    if (found !== partitions) {
+      throw new RtmlError('RTML_E_BINDING', `exchange topic ${topic} has ${found} partition(s); repartition() needs ${partitions}, as many as ${this.kafka.topic} (create it so, or delete it)`);
+    }
+    return topic;
+  }
+
+  /** Partitions of `topic` (0 when it does not exist). */
+  private async partitionCount(topic: string): Promise<number> {
+    const metadata = await new Promise<{ topics: { name: string; partitions: { id: number }[] }[] }>((resolve, reject) =>
+      this.consumer.getMetadata({ topic, timeout: REQUEST_TIMEOUT_MS }, (err, data) => (err ? reject(err) : resolve(data as never))),
+    );
+    return metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+  }
+
+  /** The source topic's partitions when this worker joined. */
+  get partitionCountAtJoin(): number {
+    return this.ends!.size;
   }
 
   async drained(): Promise<boolean> {

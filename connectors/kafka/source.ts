@@ -1,9 +1,10 @@
 import type { Type } from 'avsc';
 import type { ConsumerGlobalConfig, KafkaConsumer, LibrdKafkaError, Message } from '@confluentinc/kafka-javascript';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
-import { InputRecord, type GroupListener, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
+import { InputRecord, type GroupListener, type GroupMembership, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
 import { kafkaModule, seconds, sleep, type NativeConsumer } from './client.ts';
 import { KafkaGroupMember } from './group.ts';
+import { kafkaSink } from './sink.ts';
 import { parseKafkaUri, type KafkaUri } from './uri.ts';
 import { RegistryWriterSchemas, type SchemaRegistry } from './schemaRegistry.ts';
 import { decodeWire, LocalSchemaIds } from './wireFormat.ts';
@@ -15,6 +16,8 @@ export interface KafkaSourceOptions {
   log?: (message: string) => void;
   /** Writer schemas by the ids of this Confluent Schema Registry instead of local ids (--schema-registry). */
   schemaRegistry?: SchemaRegistry;
+  /** Scale-out: readers commit through this group member (a repartition exchange's readers). */
+  member?: KafkaGroupMember;
 }
 
 /**
@@ -37,13 +40,22 @@ export interface KafkaSourceOptions {
  */
 export function kafkaSource(uri: string, options: KafkaSourceOptions = {}): SourceConnector {
   const parsed = parseKafkaUri(uri);
-  let member: KafkaGroupMember | undefined;
+  let member = options.member;
   return {
     uri,
     open: (openOptions: SourceOpenOptions) => KafkaSourceReader.open(uri, parsed, openOptions, options, member),
-    joinGroup: async (listener: GroupListener) => {
-      member = await KafkaGroupMember.join(parsed, listener, options.log ?? ((m: string) => process.stderr.write(`${m}\n`)));
-      return member;
+    joinGroup: async (listener: GroupListener): Promise<GroupMembership> => {
+      const joined = await KafkaGroupMember.join(parsed, listener, options.log ?? ((m: string) => process.stderr.write(`${m}\n`)));
+      member = joined;
+      return {
+        description: joined.description,
+        drained: () => joined.drained(),
+        leave: () => joined.leave(),
+        exchange: async (name) => {
+          const exchangeUri = `kafka://${parsed.brokers.join(',')}/${await joined.exchangeTopic(name)}?group=${encodeURIComponent(parsed.group)}`;
+          return { source: kafkaSource(exchangeUri, { ...options, member: joined }), sink: kafkaSink(exchangeUri), partitions: joined.partitionCountAtJoin };
+        },
+      };
     },
   };
 }
@@ -130,9 +142,10 @@ class KafkaSourceReader implements SourceReader {
         'enable.auto.offset.store': false,
         'socket.connection.setup.timeout.ms': 2000,
         'reconnect.backoff.max.ms': 1000,
-        // A live run waits for new records at most this long per fetch (brokers answer sooner when
-        // records arrive; librdkafka's mock cluster does not, so its 500 ms default is the latency).
-        'fetch.wait.max.ms': 10,
+        // How long a broker may hold a fetch that finds nothing. Brokers answer as soon as records
+        // arrive, so this only sets how often an idle consumer asks (500/s per broker); librdkafka's
+        // mock cluster holds it the whole time, so there it adds 0-2 ms per record (10 ms: p50 +5).
+        'fetch.wait.max.ms': 2,
         'log_level': 0,
         // Called (via the native client's dispatcher) when the consumer queue goes from empty to
         // non-empty; its KafkaJS consumer waits on the same hook. Not in the type definitions.

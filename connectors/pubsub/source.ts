@@ -83,6 +83,10 @@ export const PROBE_OPTIONS = { timeout: 3000, maxRetries: 0 };
  *    messages an earlier run held when it crashed or stopped (including ones in flight on its
  *    stream, which its close cannot nack) are redelivered only once their lease expires, and this
  *    reader extends leases by that deadline at a time, so the same holds for its own crashes.
+ *    Nothing lets a reader end sooner safely: Pub/Sub's API tells neither the backlog nor whether
+ *    messages are leased to a subscriber that is gone (the backlog is a Cloud Monitoring metric,
+ *    sampled a minute or more late, and the emulator has none), and a run cannot tell whether the
+ *    previous one crashed (a clean stop nacks what it held; a crash leaves leases running).
  * 5. `from: 'latest'` (and no checkpoint to resume from): messages published before the reader
  *    opened are acknowledged and skipped, so only messages published after open are processed —
  *    "latest" means the same as for a log. (Seeking the subscription would drop them too, but it is
@@ -298,7 +302,7 @@ class PubSubSourceReader implements SourceReader {
    * `committed`, so a run always makes progress and still acknowledges only what is durable.
    */
   commitWanted(): boolean {
-    return false && this.blocked;
+    return this.blocked;
   }
 
   /** Acknowledges every read message up to the checkpointed position (never unread ones). */
