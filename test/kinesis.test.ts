@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import avro from 'avsc';
-import { CreateStreamCommand, PutRecordsCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { CreateStreamCommand, MergeShardsCommand, PutRecordsCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { fileSource } from '../connectors/file/source.ts';
 import { kinesisClient, kinesisSink, kinesisSource, listShards, parseKinesisUri } from '../connectors/kinesis/index.ts';
 import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from '../engine/index.ts';
@@ -348,6 +348,47 @@ describe('kinesis connector (kinesis-mock)', () => {
     assert.equal(run2.stats.resumed, true);
     assert.equal(run2.stats.in, 700);
     assert.deepEqual(second.seen.map((v) => v.seq).sort((a, b) => a - b), Array.from({ length: 100 }, (_, k) => 600 + k));
+  });
+
+  it('a live run reads the shard a merge creates while it runs, after both parents, keeping per-key order', async () => {
+    const stream = await createStream(client, 2);
+    const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => JSON.stringify({ card_id: `k${(from + i) % 7}`, seq: from + i, amount: 1, ts: 1_700_000_000_000 + from + i }));
+    const reader = await kinesisSource(uriOf(stream)).open({ from: 'earliest', follow: true, readerSchema: undefined });
+    const seen: { card_id: string; seq: number }[] = [];
+    const ended = new Set<number>();
+    const readUntil = async (n: number) => {
+      const deadline = Date.now() + 30_000; // a failure, not a timing: fewer records are read
+      while (seen.length < n && Date.now() < deadline) {
+        for (const p of reader.partitions.filter((q) => !ended.has(q))) {
+          const batch = await reader.read(p, 50);
+          if (batch === null) ended.add(p);
+          for (const r of batch ?? []) seen.push(r.value as { card_id: string; seq: number });
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    try {
+      assert.deepEqual(reader.partitions, [0, 1]);
+      await putLines(client, stream, lines(0, 200));
+      await readUntil(200);
+      const [a, b] = await listShards(client, stream);
+      await client.send(new MergeShardsCommand({ StreamName: stream, ShardToMerge: a!.ShardId!, AdjacentShardToMerge: b!.ShardId! }));
+      await waitActive(client, stream);
+      await putLines(client, stream, lines(200, 400));
+      await readUntil(400);
+      // Partition 1's shard is closed and its child is read in partition 0: it ends.
+      for (let i = 0; i < 5 && !ended.has(1); i++) if ((await reader.read(1, 50)) === null) ended.add(1);
+    } finally {
+      await reader.close();
+    }
+    assert.equal(seen.length, 400, 'the merged shard was read without a restart');
+    assert.deepEqual(seen.slice(0, 200).map((v) => v.seq).sort((x, y) => x - y), Array.from({ length: 200 }, (_, k) => k), 'both parents first');
+    assert.ok(ended.has(1));
+    const last = new Map<string, number>();
+    for (const v of seen) {
+      assert.ok((last.get(v.card_id) ?? -1) < v.seq, `key ${v.card_id}: ${v.seq} after ${last.get(v.card_id)}`);
+      last.set(v.card_id, v.seq);
+    }
   });
 
   it('retries a stream that is not reachable at start, logging it, and proceeds once it is', async () => {

@@ -170,7 +170,7 @@ describe('log sink and source', () => {
     log.close();
     const [records] = await readBounded(await open(t, topic));
     assert.deepEqual(records!.map((r) => r.offset), [0, 1, 2, 3]);
-    assert.match(records![0]!.error!, /^invalid JSON payload: /);
+    assert.match(records![0]!.error!, /^invalid JSON: /);
     assert.equal(records![0]!.raw, '{"not json');
     assert.match(records![1]!.error!, /has 2 byte\(s\) left over/);
     assert.equal(records![1]!.raw, Buffer.concat([good, Buffer.from([1, 2])]).toString('base64'));

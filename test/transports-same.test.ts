@@ -205,12 +205,6 @@ after(async () => {
 });
 
 /**
- * A known difference between the sources (the exact comparison still runs, reported as todo until
- * the wording is one; the test after it checks the dead letters but for that wording).
- */
-const REASON_WORDING = 'the Kafka and Pub/Sub sources word a payload that is not JSON "invalid JSON payload: …", the file (and Kinesis) source "invalid JSON: …"';
-
-/**
  * One transport: `feed` writes the events and returns the run's source and out URIs; `readBack`
  * reads the results from the transport. The run happens once, before the comparisons.
  */
@@ -221,7 +215,6 @@ function transport(
     readBack: () => Promise<{ key: string | undefined; value: unknown }[]>;
     /** What the file run gives for this transport (the log's differs by the lines produce refuses). */
     expected?: () => typeof reference;
-    lettersTodo?: string;
   },
 ): void {
   describe(name, () => {
@@ -239,15 +232,9 @@ function transport(
     it('results, read back from the transport, equal the file run\'s (sorted; message keys = result keys)', () => {
       assert.deepEqual(sortedCanon(got.results), expected.results);
     });
-    it('dead letters (reason, source, payload) equal the file run\'s', { todo: setup.lettersTodo }, () => {
+    it('dead letters (reason, source, payload) equal the file run\'s', () => {
       assert.deepEqual(got.letters.map(letterWithoutPosition).sort(), expected.letters.map(letterWithoutPosition).sort());
     });
-    if (setup.lettersTodo !== undefined) {
-      it('dead letters equal the file run\'s but for the reason wording of the todo', () => {
-        const worded = (letters: Letter[]) => letters.map((l) => letterWithoutPosition({ ...l, reason: l.reason.replace(/^invalid JSON payload: /, 'invalid JSON: ') })).sort();
-        assert.deepEqual(worded(got.letters), worded(expected.letters));
-      });
-    }
   });
 }
 
@@ -287,7 +274,6 @@ describe('the same topology and events through every transport', { timeout: 150_
       return { source: `kafka://${kafka.bootstrap}/events?group=same`, out: `kafka://${kafka.bootstrap}/results` };
     },
     readBack: async () => consumeTopic(kafka, 'results').map(([key, value]) => ({ key, value: JSON.parse(value) as unknown })),
-    lettersTodo: REASON_WORDING,
   });
 
   let results = '';
@@ -312,6 +298,5 @@ describe('the same topology and events through every transport', { timeout: 150_
     // As many messages as the file run has results: a missing one fails by timeout, a wrong one by the comparison.
     readBack: async () =>
       (await pullMessages(pubsubClient, 'results-sub', reference.results.length, 30_000)).map((m) => ({ key: m.attributes.key, value: JSON.parse(m.data.toString('utf8')) as unknown })),
-    lettersTodo: REASON_WORDING,
   });
 });

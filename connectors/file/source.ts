@@ -71,11 +71,7 @@ class JsonLinesReader implements SourceReader {
         }
         const text = line.endsWith('\r') ? line.slice(0, -1) : line;
         if (text.trim() === '') continue;
-        try {
-          out.push(new InputRecord(offset, JSON.parse(text)));
-        } catch (err) {
-          out.push(new InputRecord(offset, undefined, `invalid JSON: ${errorMessage(err)}`, text));
-        }
+        out.push(InputRecord.fromJson(offset, text));
       }
     }
     if (out.length > 0 || this.options.follow) return out;

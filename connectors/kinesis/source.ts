@@ -165,6 +165,8 @@ class KinesisSourceReader implements SourceReader {
   private readonly fromTime: number | undefined;
   private readonly toOffset: number;
   private readonly toTime: number;
+  /** Not following, or a replay range: each shard ends (see 4). */
+  private readonly bounded: boolean;
   /** Following: a ListShards call under way (children of a shard that ended without naming them). */
   private listing: Promise<void> | undefined;
   /** Following: no ListShards call before this time (one a second at most). */
@@ -187,6 +189,7 @@ class KinesisSourceReader implements SourceReader {
     this.fromTime = from !== undefined && 'time' in from ? from.time : undefined;
     this.toOffset = to !== undefined && 'offset' in to ? to.offset : Infinity;
     this.toTime = to !== undefined && 'time' in to ? to.time : Infinity;
+    this.bounded = !options.follow || options.range !== undefined;
   }
 
   static async open(uri: string, parsed: KinesisUri, options: SourceOpenOptions, extra: KinesisSourceOptions): Promise<KinesisSourceReader> {
@@ -240,7 +243,7 @@ class KinesisSourceReader implements SourceReader {
     const line = this.lines[partition];
     if (line === undefined) throw new RtmlError('RTML_E_BINDING', `${this.uri}: no partition ${partition}`);
     if (line.buffer.length > 0) return this.take(line, max);
-    if (this.options.follow) {
+    if (!this.bounded) {
       // A child shard waits until its parents are read to their end, so a key's records stay in
       // order across a reshard. (Bounded runs need not: the engine merges every partition's
       // records by event time there, and must have a head from each one to do so.)
@@ -346,7 +349,7 @@ class KinesisSourceReader implements SourceReader {
 
   /** One GetRecords call on the shard (renewing or creating its iterator as needed), decoded into its line's buffer. */
   private async fetch(cursor: ShardCursor, line: Line): Promise<void> {
-    const bounded = !this.options.follow;
+    const bounded = this.bounded;
     for (;;) {
       if (cursor.iterator === undefined) cursor.iterator = await this.iterator(cursor);
       if (cursor.iterator === undefined) {
@@ -454,12 +457,7 @@ function decode(offset: number, data: Uint8Array, time: number, schema: Type | u
       return new InputRecord(offset, undefined, `undecodable Avro (${schema.name ?? schema.typeName}): ${errorMessage(err)}`, bytes.toString('base64'), time);
     }
   }
-  const text = bytes.toString('utf8');
-  try {
-    return new InputRecord(offset, JSON.parse(text), undefined, undefined, time);
-  } catch (err) {
-    return new InputRecord(offset, undefined, `invalid JSON: ${errorMessage(err)}`, text, time);
-  }
+  return InputRecord.fromJson(offset, bytes.toString('utf8'), time);
 }
 
 /** What a checkpoint saves: each shard's last processed sequence number, and the shards of each partition. */

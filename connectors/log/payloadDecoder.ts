@@ -45,12 +45,7 @@ export class PayloadDecoder {
   decode(record: RecordView): InputRecord {
     const { buf, offset, timestamp, payloadStart, payloadEnd, schemaId } = record;
     if (schemaId === JSON_SCHEMA_ID) {
-      const text = buf.toString('utf8', payloadStart, payloadEnd);
-      try {
-        return new InputRecord(offset, JSON.parse(text), undefined, undefined, timestamp);
-      } catch (err) {
-        return new InputRecord(offset, undefined, `invalid JSON payload: ${errorMessage(err)}`, text, timestamp);
-      }
+      return InputRecord.fromJson(offset, buf.toString('utf8', payloadStart, payloadEnd), timestamp);
     }
     let entry = this.lastEntry;
     if (schemaId !== this.lastId || entry === undefined) {

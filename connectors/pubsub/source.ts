@@ -286,12 +286,7 @@ class PubSubSourceReader implements SourceReader {
         return new InputRecord(offset, undefined, `invalid Avro payload for schema ${this.type.name ?? this.type.typeName}: ${errorMessage(err)}`, data.toString('base64'), timestamp);
       }
     }
-    const text = data.toString('utf8');
-    try {
-      return new InputRecord(offset, JSON.parse(text), undefined, undefined, timestamp);
-    } catch (err) {
-      return new InputRecord(offset, undefined, `invalid JSON payload: ${errorMessage(err)}`, text, timestamp);
-    }
+    return InputRecord.fromJson(offset, data.toString('utf8'), timestamp);
   }
 
   /**
