@@ -145,6 +145,11 @@ export interface GroupMembership {
 export interface SinkWriter {
   /** Buffers one record. `key` and `time` (epoch ms) are used by keyed, timestamped transports. */
   write(value: unknown, key: RecordKey | undefined, time: number): void;
+  /**
+   * Buffers one record for a given partition of a partitioned transport (the watermark markers a
+   * repartition exchange sends to every partition).
+   */
+  writeTo?(partition: number, value: unknown, time: number): void;
   /** Amount buffered and not yet written (bytes); the runtime flushes once it passes a threshold. */
   readonly pending: number;
   /** Writes everything buffered. */

@@ -62,7 +62,7 @@ export interface RunOptions {
 }
 
 /** The exchange topic a scale-out task of a topology with repartition() sends to or receives from. */
-export type ExchangeBinding = { side: 'send'; sink: SinkConnector } | { side: 'receive'; source: SourceConnector; upstreamPartitions: number };
+export type ExchangeBinding = { side: 'send'; sink: SinkConnector; partitions: number } | { side: 'receive'; source: SourceConnector; upstreamPartitions: number };
 
 /** The exchange's records: the event with the key and time repartition() gave it (a transport key is only text). */
 interface ExchangeRecord {
@@ -72,6 +72,19 @@ interface ExchangeRecord {
   from: number;
   event: unknown;
 }
+
+/**
+ * What the sending side tells every exchange partition of its progress: its watermark (null: its
+ * input has ended). The receiving side's watermark then advances even for an upstream partition
+ * that sends it no events, and a bounded run knows when the exchange has ended.
+ */
+interface ExchangeMarker {
+  from: number;
+  watermark: number | null;
+}
+
+/** Markers go out at most this often (processing time), and at the end of the input. */
+const MARKER_INTERVAL_MS = 50;
 
 /** Name of the exchange as a source and a sink in checkpoints and messages. */
 const EXCHANGE = 'repartition';
@@ -161,6 +174,9 @@ export class TopologyRun implements OperatorHost {
    * minimum — one upstream task running ahead does not make the others' events late.
    */
   private exchangeSlots: number[] = [];
+  /** Sending side: the watermark last sent to the exchange, and when. */
+  private markedWatermark = -Infinity;
+  private markedAt = 0;
   private readonly stats: RunStats;
   private started = 0;
 
@@ -304,6 +320,7 @@ export class TopologyRun implements OperatorHost {
     this.exchangeUser = operator;
     if (binding === undefined) return { side: 'local' };
     if (binding.side === 'send') {
+      this.burstEndHooks.push(() => this.sendMarkers(binding.partitions));
       const record = this.record;
       return { side: 'send', send: (event, key, time) => this.exchangeWriter!.write({ key, time, from: record.partition, event } satisfies ExchangeRecord, key, time) };
     }
@@ -325,6 +342,35 @@ export class TopologyRun implements OperatorHost {
         return () => source.subscribers.splice(source.subscribers.indexOf(subscriber), 1);
       }),
     };
+  }
+
+  /** Sends the exchange's partitions this task's watermark, when it has moved (and not too often unless it is the end). */
+  private sendMarkers(partitions: number): void {
+    const w = this.watermarks.watermark;
+    const now = Date.now();
+    if (w === this.markedWatermark || w === -Infinity || (w < Infinity && now - this.markedAt < MARKER_INTERVAL_MS)) return;
+    const writer = this.exchangeWriter!;
+    if (writer.writeTo === undefined) throw new RtmlError('RTML_E_BINDING', `repartition(): the exchange ${this.options.exchange?.side === 'send' ? this.options.exchange.sink.uri : ''} cannot write to a given partition`);
+    const marker: ExchangeMarker = { from: this.options.partitions?.[0] ?? 0, watermark: w === Infinity ? null : w };
+    for (let p = 0; p < partitions; p++) writer.writeTo(p, marker, Number.isFinite(w) ? w : 0);
+    this.markedWatermark = w;
+    this.markedAt = now;
+  }
+
+  /** Receiving side: an upstream task's marker moves its watermark slot; once every upstream has ended, so has the exchange. */
+  private receiveMarker(lane: Lane, marker: ExchangeMarker): void {
+    const slot = this.exchangeSlots[marker.from];
+    if (slot === undefined) return;
+    if (marker.watermark === null) {
+      this.advanceWatermark(this.watermarks.finish(slot));
+      if (this.exchangeSlots.every((s) => this.watermarks.isFinished(s))) {
+        lane.ended = true;
+        lane.records = [];
+        lane.pos = 0;
+      }
+    } else {
+      this.advanceWatermark(this.watermarks.observe(slot, marker.watermark + this.exchangeSource!.outOfOrder));
+    }
   }
 
   /** Builds the topology without running it: the repartition() it uses, if any (engine/worker.ts). */
@@ -518,7 +564,8 @@ export class TopologyRun implements OperatorHost {
         const startAfter = positions ? byPartition(positions) : undefined;
         const reader = await connector.open({
           from: this.options.from ?? 'earliest',
-          follow: this.options.follow ?? false,
+          // An exchange ends by its markers, not where it stood at open.
+          follow: (this.options.follow ?? false) || source === this.exchangeSource,
           readerSchema: source.schema,
           startAfter,
           resume: saved?.sourceStates?.[source.name],
@@ -549,6 +596,8 @@ export class TopologyRun implements OperatorHost {
       if (this.failure !== undefined) throw this.failure;
       const completed = this.lanes.every((l) => l.ended);
       if (completed) {
+        const exchange = this.options.exchange;
+        if (exchange?.side === 'send' && this.exchangeUser !== undefined) this.sendMarkers(exchange.partitions); // the end
         for (const source of [...this.declared.values(), ...(this.exchangeSource ? [this.exchangeSource] : [])]) for (const s of [...source.subscribers]) s.complete();
         if (this.failure !== undefined) throw this.failure;
         // Everything was processed: once the outputs are written, the sources may commit to the end.
@@ -829,6 +878,10 @@ export class TopologyRun implements OperatorHost {
     const time = lane.times[index]!;
     const r = this.record;
     const source = lane.source;
+    if (source === this.exchangeSource && (input.value as Partial<ExchangeMarker> | undefined)?.watermark !== undefined) {
+      this.receiveMarker(lane, input.value as ExchangeMarker);
+      return;
+    }
     r.source = source.name;
     r.partition = lane.partition;
     r.offset = input.offset;

@@ -63,6 +63,10 @@ export class WatermarkTracker implements Stateful {
     return this.recompute();
   }
 
+  isFinished(slot: number): boolean {
+    return this.finished[slot] === true;
+  }
+
   /** Leaves out slots idle past their timeout; returns true when the watermark moved forward. */
   checkIdle(): boolean {
     const now = this.clock();

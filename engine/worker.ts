@@ -59,9 +59,6 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
   // With repartition() a partition's task runs in two parts joined by the exchange topic: the part
   // before it reads the source partition, the part after it the exchange partition of that number.
   const repartition = new TopologyRun(topology, options).repartitionedBy();
-  if (repartition !== undefined && !options.follow) {
-    throw new RtmlError('RTML_E_USAGE', `scale-out with ${repartition} runs live: add --follow (a bounded exchange would need every upstream task's end marked in it)`);
-  }
   let exchangeReady: (exchange: { source: SourceConnector; sink: SinkConnector; partitions: number } | undefined) => void = () => {};
   const exchange = new Promise<{ source: SourceConnector; sink: SinkConnector; partitions: number } | undefined>((resolve) => (exchangeReady = resolve));
 
@@ -78,7 +75,7 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
         signal,
         checkpoint: { ...options.checkpoint, dir },
         fenced: () => task.lost,
-        exchange: part === undefined || ends === undefined ? undefined : part === 'upstream' ? { side: 'send', sink: ends.sink } : { side: 'receive', source: ends.source, upstreamPartitions: ends.partitions },
+        exchange: part === undefined || ends === undefined ? undefined : part === 'upstream' ? { side: 'send', sink: ends.sink, partitions: ends.partitions } : { side: 'receive', source: ends.source, upstreamPartitions: ends.partitions },
       });
       totals.push(stats);
       log(`${what}: task ${task.stop.signal.aborted ? 'stopped (handed over)' : 'done'}: events in ${stats.in}${stats.resumed ? ', resumed from a checkpoint' : ''}`);

@@ -94,6 +94,19 @@ function flushAllPartitions(topic: string): void {
   }
 }
 
+/**
+ * Distinct results with totals in cents: behind repartition() a key's events reach its task in the
+ * exchange's arrival order, not the one-process merge order, so a float sum may differ in its last bits.
+ */
+function cents(lines: readonly string[]): string[] {
+  return [...new Set(lines)]
+    .map((l) => {
+      const r = JSON.parse(l) as { total: number };
+      return JSON.stringify({ ...r, total: Math.round(r.total * 100) });
+    })
+    .sort();
+}
+
 function fileRun(topology: string, out: string): string[] {
   execFileSync(process.execPath, [RTML, 'run', topology, '--no-progress', '--source', `events=file:${join(dir, 'events.jsonl')}`, '--sink', `out=file:${out}`], { cwd: ROOT, stdio: 'pipe' });
   return readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').sort();
@@ -170,15 +183,24 @@ describe('scale-out on a Kafka consumer group', { timeout: 300_000 }, () => {
     // (<group>-<topology>-repartition) is made here, with the source's partition count.
     await kafka.createTopic('merchants3-merchants-repartition', PARTITIONS);
     const three = await runGroup('merchants3', 3, merchantsTopo, merchantsReference);
-    // A key's events reach its task in the exchange's arrival order, not the one-process merge
-    // order, so a float sum may differ in its last bits: totals are compared to the cent.
-    const cents = (lines: readonly string[]) => [...new Set(lines)].map((l) => {
-      const r = JSON.parse(l) as { total: number };
-      return JSON.stringify({ ...r, total: Math.round(r.total * 100) });
-    }).sort();
     assert.deepEqual(cents(three.results), cents(merchantsReference));
     assert.equal(three.results.length, merchantsReference.length);
     for (const log of three.logs) assert.match(log, /partition \d \(downstream of repartition\('merchant_id'\)/);
+  });
+
+  it('repartition() in a bounded run: the exchange ends when every upstream task has ended, and the workers exit', async () => {
+    const group = 'merchantsb';
+    await kafka.createTopic(`events-${group}`, PARTITIONS);
+    await kafka.createTopic(`out-${group}`, PARTITIONS);
+    await kafka.createTopic(`${group}-merchants-repartition`, PARTITIONS);
+    produceKeyed(kafka, `events-${group}`, EVENTS);
+    const args = workerArgs(group, `out-${group}`, join(dir, `ckpt-${group}`)).filter((a) => a !== '--follow');
+    const workers = [worker(args, merchantsTopo), worker(args, merchantsTopo)];
+    const codes = await Promise.all(workers.map((w) => w.exited));
+    assert.deepEqual(codes, [0, 0], workers.map((w) => w.stderr()).join('\n'));
+    const out = results(`out-${group}`);
+    assert.deepEqual(cents(out), cents(merchantsReference));
+    assert.equal(out.length, merchantsReference.length);
   });
 
   it('when a worker is killed, the other takes its partitions over from their checkpoints: no state lost or doubled', async () => {

@@ -68,6 +68,13 @@ interface Pending {
   key: string | null;
   value: Buffer;
   timestamp: number | null;
+  /** null: the partitioner's choice by key. */
+  partition: number | null;
+}
+
+/** A record time as a Kafka message timestamp (none for a time Kafka cannot carry). */
+function messageTime(time: number): number | null {
+  return Number.isFinite(time) && time >= 0 ? Math.trunc(time) : null;
 }
 
 class KafkaSinkWriter implements SinkWriter {
@@ -78,8 +85,8 @@ class KafkaSinkWriter implements SinkWriter {
   private inFlight = 0;
   /** Why a delivery failed: every later handOff, flush and close throws it. */
   private failure: unknown;
-  /** A handOff or flush waiting until at most `below` messages are in flight. */
-  private waiting: { below: number; resolve: () => void } | undefined;
+  /** Calls (handOff, flush) waiting until at most `below` messages are in flight. */
+  private waiting: { below: number; resolve: () => void }[] = [];
 
   constructor(
     private readonly uri: string,
@@ -91,10 +98,12 @@ class KafkaSinkWriter implements SinkWriter {
     producer.on('delivery-report', (err) => {
       this.inFlight--;
       if (err) this.failure ??= new RtmlError('RTML_E_PIPELINE', `${uri}: delivering a message to ${topic} failed: ${errorMessage(err)}`, { cause: err });
-      const waiting = this.waiting;
-      if (waiting !== undefined && (this.inFlight <= waiting.below || this.failure !== undefined)) {
-        this.waiting = undefined;
-        waiting.resolve();
+      if (this.waiting.length > 0) {
+        this.waiting = this.waiting.filter((w) => {
+          const done = this.inFlight <= w.below || this.failure !== undefined;
+          if (done) w.resolve();
+          return !done;
+        });
       }
     });
   }
@@ -106,8 +115,14 @@ class KafkaSinkWriter implements SinkWriter {
   write(value: unknown, key: RecordKey | undefined, time: number): void {
     const bytes = this.encode(value);
     const k = key === undefined ? null : String(key);
-    this.buffered.push({ key: k, value: bytes, timestamp: Number.isFinite(time) && time >= 0 ? Math.trunc(time) : null });
+    this.buffered.push({ key: k, value: bytes, timestamp: messageTime(time), partition: null });
     this.bytes += bytes.length + (k?.length ?? 0);
+  }
+
+  writeTo(partition: number, value: unknown, time: number): void {
+    const bytes = this.encode(value);
+    this.buffered.push({ key: null, value: bytes, timestamp: messageTime(time), partition });
+    this.bytes += bytes.length;
   }
 
   async handOff(): Promise<void> {
@@ -129,7 +144,7 @@ class KafkaSinkWriter implements SinkWriter {
     for (const m of messages) {
       for (;;) {
         try {
-          this.producer.produce(this.topic, null, m.value, m.key, m.timestamp);
+          this.producer.produce(this.topic, m.partition, m.value, m.key, m.timestamp);
           break;
         } catch (err) {
           // librdkafka's own queue is full (by bytes, with large messages): wait for acknowledgements.
@@ -145,7 +160,7 @@ class KafkaSinkWriter implements SinkWriter {
 
   /** Waits until at most `below` messages are unacknowledged; throws if a delivery failed. */
   private async settle(below: number): Promise<void> {
-    if (this.inFlight > below && this.failure === undefined) await new Promise<void>((resolve) => (this.waiting = { below, resolve }));
+    if (this.inFlight > below && this.failure === undefined) await new Promise<void>((resolve) => this.waiting.push({ below, resolve }));
     if (this.failure !== undefined) throw this.failure;
   }
 

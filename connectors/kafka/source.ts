@@ -318,12 +318,7 @@ class KafkaSourceReader implements SourceReader {
         ? new InputRecord(offset, decoded.value, undefined, undefined, timestamp)
         : new InputRecord(offset, undefined, decoded.error, value.toString('base64'), timestamp);
     }
-    const text = value.toString('utf8');
-    try {
-      return new InputRecord(offset, JSON.parse(text), undefined, undefined, timestamp);
-    } catch (err) {
-      return new InputRecord(offset, undefined, `invalid JSON payload: ${errorMessage(err)}`, text, timestamp);
-    }
+    return InputRecord.fromJson(offset, value.toString('utf8'), timestamp);
   }
 
   async committed(positions: ReadonlyMap<number, number>): Promise<void> {
