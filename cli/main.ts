@@ -37,7 +37,7 @@ program
   .argument('<topology>', 'topology file (.ts) whose default export is defineTopology(...)')
   .option('--source <name=uri>', 'bind a source: file:path.jsonl or log:<dir>/<topic> (repeatable)', collect, [])
   .option('--sink <name=uri>', 'bind a sink; "dlq" takes dead letters (repeatable)', collect, [])
-  .option('--from <position>', 'where sources start: earliest or latest', 'earliest')
+  .option('--from <position>', 'where sources start without a checkpoint: earliest, latest, or a time (ISO date-time or t:<epoch ms>: each partition from its first record stamped at or after it)', 'earliest')
   .option('--follow', 'keep running and process new appends live', false)
   .option('--batch-size <n>', 'records per source read', positiveInt)
   .option('--online <uri>', 'online feature store: redis://host:port[/db] or memory: (default memory:)')

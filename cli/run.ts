@@ -90,12 +90,15 @@ export interface RunExtras {
 
 /** `rtml run`: binds a topology file's sources and sinks to URIs and runs it. */
 export async function runCommand(file: string, options: RunCommandOptions, extras: RunExtras = {}): Promise<void> {
-  const range = options.range && {
+  let range = options.range && {
     from: options.range.from === undefined ? undefined : parsePosition(options.range.from, '--from'),
     to: options.range.to === undefined ? undefined : parsePosition(options.range.to, '--to'),
   };
   if (!range && options.from !== 'earliest' && options.from !== 'latest') {
-    throw new RtmlError('RTML_E_USAGE', `--from ${options.from}: use earliest or latest`);
+    // `run --from <time>`: every partition starts at its first record stamped at or after it (live with --follow).
+    const from = parsePosition(options.from, '--from');
+    if (!('time' in from)) throw new RtmlError('RTML_E_USAGE', `--from ${options.from}: use earliest, latest, an ISO date-time or t:<epoch ms> (offsets are for rtml replay)`);
+    range = { from, to: undefined };
   }
   if (options.schemaRegistry !== undefined) parseRegistryUrl(options.schemaRegistry);
   const transport = { schemaRegistry: options.schemaRegistry };

@@ -45,7 +45,10 @@ export interface SourceOpenOptions {
   startAfter?: ReadonlyMap<number, number>;
   /** Resuming: what the reader's `checkpoint()` returned when the checkpoint was taken. */
   resume?: unknown;
-  /** A replay range (bounded input): where each partition starts and ends, both inclusive. */
+  /**
+   * A range of each partition, both ends inclusive: a replay (bounded), or `rtml run --from <time>`
+   * (only `from`; then the run is live or bounded by `follow` as usual).
+   */
   range?: { from?: LogPosition; to?: LogPosition };
   /** Read only these partitions (a scale-out task); default every partition. */
   partitions?: readonly number[];

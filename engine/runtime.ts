@@ -27,7 +27,7 @@ export interface RunOptions {
   /** Where score('registry:NAME') finds models (the model registry). */
   models?: ModelProvider;
   from?: 'earliest' | 'latest';
-  /** Replay: a range of every source (bounded input). */
+  /** Replay: a range of every source (bounded input); `from` alone (rtml run --from <time>) only sets where sources start. */
   range?: SourceOpenOptions['range'];
   /** Keep reading new input after the end (live); stop with `signal`. */
   follow?: boolean;

@@ -129,6 +129,7 @@ before(async () => {
   kafka = await startMockKafka();
   writeFileSync(join(dir, 'count.ts'), topologySource());
   writeFileSync(join(dir, 'avro.ts'), topologySource(SCHEMA));
+  writeFileSync(join(dir, 'pass.ts'), `import { defineTopology } from 'rtml';\nexport default defineTopology('pass', ({ source, sink }) => source('events', { time: 'ts' }).pipe(sink('out')));\n`);
   writeFileSync(join(dir, 'runner.ts'), RUNNER);
   writeFileSync(join(dir, 'events.jsonl'), EVENTS.join('\n') + '\n');
   const { sourceFromUri } = await import('../connectors/uri.ts');
@@ -173,6 +174,32 @@ describe('kafka connector', () => {
     assert.equal(high.length, 3);
     assert.ok(high.every((h) => h > 0), 'every partition got events');
     assert.deepEqual(await groupOffsets('ga', 'events-a'), high);
+  });
+
+  it('--from <time> starts every partition at its first message stamped at or after it, bounded or live (--follow)', async () => {
+    await kafka.createTopic('events-t', 3);
+    const [early, mid, late] = [EVENTS.slice(0, 100), EVENTS.slice(100, 250), EVENTS.slice(250, 300)];
+    produce('events-t', early);
+    await new Promise((r) => setTimeout(r, 1100));
+    const since = Date.now();
+    await new Promise((r) => setTimeout(r, 1100));
+    produce('events-t', mid);
+    const canon = (ls: readonly string[]) => ls.map((l) => JSON.stringify(JSON.parse(l))).sort();
+    const bounded = join(dir, 't-bounded.jsonl');
+    const run = rtml([join(dir, 'pass.ts'), '--source', `events=kafka://${kafka.bootstrap}/events-t?group=gt1`, '--sink', `out=file:${bounded}`, '--from', `t:${since}`]);
+    assert.equal(await run.exited, 0, run.stderr());
+    assert.deepEqual(canon(lines(bounded)), canon(mid), run.stderr());
+    const live = join(dir, 't-live.jsonl');
+    const follower = rtml([join(dir, 'pass.ts'), '--source', `events=kafka://${kafka.bootstrap}/events-t?group=gt2`, '--sink', `out=file:${live}`, '--from', `t:${since}`, '--follow']);
+    const count = () => (existsSync(live) ? lines(live).length : 0);
+    for (const [want, next] of [[mid.length, late], [mid.length + late.length, undefined]] as const) {
+      const deadline = Date.now() + 30_000;
+      while (count() < want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (next) produce('events-t', next);
+    }
+    follower.kill();
+    await follower.exited;
+    assert.deepEqual(canon(lines(live)), canon([...mid, ...late]), follower.stderr());
   });
 
   it('a Kafka sink: keys are the results\' keys and values their JSON (read back with kcat)', async () => {

@@ -126,6 +126,27 @@ describe('pubsub:// connector (emulator)', { timeout: 300_000 }, () => {
     assert.equal(second.in, 0);
   });
 
+  it('from a time: seeks the subscription (a replay of retained messages) and processes only what was published since; offsets and an end are refused', async () => {
+    const early = eventLines(200, { seed: 21, keys: 10 });
+    const late = eventLines(300, { seed: 22, keys: 10 });
+    await topicWithSubscription(client, 'events-t', { retainAcked: true });
+    await publish(client, 'events-t', early, false);
+    await new Promise((r) => setTimeout(r, 1100));
+    const since = Date.now();
+    await new Promise((r) => setTimeout(r, 1100));
+    await publish(client, 'events-t', late, false);
+    const source = 'pubsub://test/events-t-sub?idle=1000';
+    // A first run reads and acknowledges everything; the replay from `since` brings back the late ones.
+    assert.equal((await runTopology(topology, { sources: { events: pubsubSource(source) }, sinks: { out: memorySink().connector }, warn: () => {} })).in, early.length + late.length);
+    const out = memorySink();
+    const replay = await runTopology(topology, { sources: { events: pubsubSource(source) }, sinks: { out: out.connector }, range: { from: { time: since } }, warn: () => {} });
+    assert.equal(replay.in, late.length);
+    assert.deepEqual(normalize(out.json()), normalize(await fileRun('t', late)));
+    for (const range of [{ from: { offset: 3 } }, { to: { time: since } }]) {
+      await assert.rejects(runTopology(topology, { sources: { events: pubsubSource(source) }, sinks: { out: memorySink().connector }, range, warn: () => {} }), /replays from a time only/);
+    }
+  });
+
   it('the sink publishes results with attribute key = the result key and JSON values (ordering keys with ?ordering=true)', async () => {
     await topicWithSubscription(client, 'results', { ordering: true });
     const events = eventLines(600, { seed: 5, keys: 10 }).map((l) => JSON.parse(l) as Row);

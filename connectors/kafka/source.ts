@@ -77,6 +77,27 @@ function call<T>(fn: (cb: (err: LibrdKafkaError | null | undefined, value: T) =>
   return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
 }
 
+/**
+ * The timestamp of a partition's newest message (at `high - 1`), NaN if it cannot be read. A
+ * consumer of its own: what it fetches must not reach the reader's queue.
+ */
+async function newestTimestamp(kafka: KafkaUri, partition: number, high: number): Promise<number> {
+  const { KafkaConsumer } = kafkaModule();
+  const probe = new KafkaConsumer({ 'bootstrap.servers': kafka.brokers.join(','), 'group.id': kafka.group, 'enable.auto.commit': false, 'log_level': 0 }, {});
+  await call((cb) => probe.connect({ timeout: REQUEST_TIMEOUT_MS }, cb as never));
+  try {
+    probe.assign([{ topic: kafka.topic, partition, offset: high - 1 }]);
+    const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const [message] = await call<Message[]>((cb) => probe.consume(1, cb as never));
+      if (message !== undefined) return message.timestamp ?? Number.NaN;
+    }
+    return Number.NaN;
+  } finally {
+    await new Promise<void>((resolve) => probe.disconnect(() => resolve()));
+  }
+}
+
 class KafkaSourceReader implements SourceReader {
   readonly partitions: readonly number[];
   readonly decodesWithReaderSchema: boolean;
@@ -92,6 +113,8 @@ class KafkaSourceReader implements SourceReader {
   private readonly total: number;
   private done = 0;
   private readonly toTime: number;
+  /** Per partition: messages stamped before this are skipped until the first one that is not (`from` a time, see start). */
+  readonly skipBefore: number[] = [];
   private closed = false;
   /** Records may be in the consumer's queue: set by its callback, cleared when a fetch starts. */
   private arrivals = true;
@@ -151,15 +174,15 @@ class KafkaSourceReader implements SourceReader {
         // non-empty; its KafkaJS consumer waits on the same hook. Not in the type definitions.
         queue_non_empty_cb: () => reader?.arrived(),
       } as ConsumerGlobalConfig, {});
+      let count: number;
       try {
         const metadata = await call<{ topics: { name: string; partitions: { id: number }[] }[] }>((cb) =>
           consumer.connect({ topic: kafka.topic, timeout: CONNECT_TIMEOUT_MS }, cb as never),
         );
         const topic = metadata.topics.find((t) => t.name === kafka.topic);
         if (topic === undefined || topic.partitions.length === 0) throw new Error(`topic ${kafka.topic} does not exist`);
+        count = topic.partitions.length;
         if (failures > 0) log(`rtml: kafka ${brokers} reachable again after ${failures} retr${failures === 1 ? 'y' : 'ies'}`);
-        reader = (await KafkaSourceReader.start(uri, kafka, consumer, options, topic.partitions.length, extra.writerSchemas ?? [], member)).withRegistry(extra.schemaRegistry);
-        return reader;
       } catch (err) {
         await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
         if (err instanceof RtmlError) throw err;
@@ -171,6 +194,15 @@ class KafkaSourceReader implements SourceReader {
         log(`rtml: kafka ${brokers} unreachable (${reason}); retrying in ${seconds(delay)}`);
         await sleep(delay);
         delay = Math.min(delay * 2, 5000);
+        continue;
+      }
+      // Reachable: what fails from here on is not retried.
+      try {
+        reader = (await KafkaSourceReader.start(uri, kafka, consumer, options, count, extra.writerSchemas ?? [], member, log)).withRegistry(extra.schemaRegistry);
+        return reader;
+      } catch (err) {
+        await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+        throw err instanceof RtmlError ? err : new RtmlError('RTML_E_BINDING', `${uri}: ${errorMessage(err)}`, { cause: err });
       }
     }
   }
@@ -183,6 +215,7 @@ class KafkaSourceReader implements SourceReader {
     count: number,
     writerSchemas: readonly Type[],
     member: KafkaGroupMember | undefined,
+    log: (message: string) => void,
   ): Promise<KafkaSourceReader> {
     const all = Array.from({ length: count }, (_, p) => p);
     const partitions = options.partitions === undefined ? all : all.filter((p) => options.partitions!.includes(p));
@@ -202,14 +235,37 @@ class KafkaSourceReader implements SourceReader {
     );
     const from = options.range?.from;
     let fromTimes: number[] | undefined;
+    /** Without an offset lookup by time: each partition is read from its start, skipping what is stamped before `from`. */
+    let skipBefore = -Infinity;
     if (from !== undefined && 'time' in from) {
-      const found = await call<{ partition: number; offset: number }[]>((cb) =>
-        consumer.offsetsForTimes(partitions.map((partition) => ({ topic, partition, offset: from.time })), REQUEST_TIMEOUT_MS, cb as never),
-      );
-      fromTimes = all.map((p) => {
-        const o = found.find((f) => f.partition === p)?.offset ?? -1;
-        return o < 0 ? marks[p]!.highOffset : o;
-      });
+      // A cluster that does not look offsets up by time (librdkafka's mock cluster answers only
+      // earliest and latest) fails, leaves partitions unanswered, or says "nothing stamped at or
+      // after it" while the newest message is: those partitions are read from their start,
+      // skipping what is stamped earlier.
+      let found: { partition: number; offset: number }[] = [];
+      try {
+        found = await call<{ partition: number; offset: number }[]>((cb) =>
+          consumer.offsetsForTimes(partitions.map((partition) => ({ topic, partition, offset: from.time })), REQUEST_TIMEOUT_MS, cb as never),
+        );
+      } catch {
+        // answered below, partition by partition
+      }
+      fromTimes = all.map((p) => marks[p]!.highOffset);
+      const scanned: number[] = [];
+      for (const p of partitions) {
+        const offset = found.find((f) => f.partition === p)?.offset ?? -1;
+        const { lowOffset, highOffset } = marks[p]!;
+        // An answer outside the partition is none (a partition left unanswered keeps the timestamp asked).
+        if (offset >= lowOffset && offset < highOffset) fromTimes[p] = offset;
+        else if (highOffset > lowOffset && !((await newestTimestamp(kafka, p, highOffset).catch(() => Number.NaN)) < from.time)) {
+          fromTimes[p] = lowOffset;
+          scanned.push(p);
+        }
+      }
+      if (scanned.length > 0) {
+        skipBefore = from.time;
+        log(`rtml: ${uri}: the cluster did not look offsets up by time; reading partition(s) ${scanned.join(', ')} from the start, skipping messages stamped before ${new Date(from.time).toISOString()}`);
+      }
     }
     const start = all.map((p) => {
       const { lowOffset, highOffset } = marks[p]!;
@@ -224,13 +280,16 @@ class KafkaSourceReader implements SourceReader {
     const to = options.range?.to;
     const end = all.map((p) => {
       if (!partitions.includes(p)) return 0;
-      if (options.follow && options.range === undefined) return Infinity;
+      if (options.follow && options.range?.to === undefined) return Infinity;
       const high = marks[p]!.highOffset;
       return to !== undefined && 'offset' in to ? Math.min(high, to.offset + 1) : high;
     });
     consumer.setDefaultConsumeTimeout(options.follow ? 0 : FETCH_TIMEOUT_MS);
     consumer.assign(partitions.filter((p) => start[p]! < end[p]!).map((partition) => ({ topic, partition, offset: start[partition]! })));
-    return new KafkaSourceReader(uri, kafka, consumer as NativeConsumer, options, partitions, start, end, writerSchemas, member);
+    const reader = new KafkaSourceReader(uri, kafka, consumer as NativeConsumer, options, partitions, start, end, writerSchemas, member);
+    // Resumed partitions start past `from` already.
+    for (const p of partitions) if (options.startAfter?.get(p) === undefined) reader.skipBefore[p] = skipBefore;
+    return reader;
   }
 
   async read(partition: number, max: number): Promise<InputRecord[] | null> {
@@ -298,6 +357,13 @@ class KafkaSourceReader implements SourceReader {
     if (timestamp > this.toTime) {
       this.end[p] = message.offset;
       return;
+    }
+    if (this.skipBefore[p]! > -Infinity) {
+      if (timestamp < this.skipBefore[p]!) {
+        this.next[p] = message.offset + 1;
+        return;
+      }
+      this.skipBefore[p] = -Infinity;
     }
     this.next[p] = message.offset + 1;
     buffer.push(this.decode(message.offset, message.value, timestamp));

@@ -189,7 +189,7 @@ class KinesisSourceReader implements SourceReader {
     this.fromTime = from !== undefined && 'time' in from ? from.time : undefined;
     this.toOffset = to !== undefined && 'offset' in to ? to.offset : Infinity;
     this.toTime = to !== undefined && 'time' in to ? to.time : Infinity;
-    this.bounded = !options.follow || options.range !== undefined;
+    this.bounded = !options.follow || options.range?.to !== undefined;
   }
 
   static async open(uri: string, parsed: KinesisUri, options: SourceOpenOptions, extra: KinesisSourceOptions): Promise<KinesisSourceReader> {

@@ -92,7 +92,10 @@ export const PROBE_OPTIONS = { timeout: 3000, maxRetries: 0 };
  *    "latest" means the same as for a log. (Seeking the subscription would drop them too, but it is
  *    an administrative operation that needs more permissions.) `earliest`: whatever the
  *    subscription holds. When resuming, everything delivered is processed: what the subscription
- *    still holds is exactly what no checkpoint covered.
+ *    still holds is exactly what no checkpoint covered. A time (`rtml run --from <time>`, `rtml
+ *    replay --from <time>`) seeks the subscription to it — Pub/Sub's replay, which needs a
+ *    subscription that retains acknowledged messages to bring those back — and skips anything
+ *    published earlier; offsets and `--to` are refused (Pub/Sub has neither).
  * 6. Values are JSON (UTF-8) or, when the topology declares a reader schema, Avro binary with that
  *    schema; a message that cannot be decoded becomes an error record (to the dead-letter output).
  */
@@ -151,10 +154,17 @@ class PubSubSourceReader implements SourceReader {
     this.decodesWithReaderSchema = type !== undefined;
     const last = options.startAfter?.get(0);
     this.nextOffset = last === undefined ? 0 : last + 1;
-    this.skipBefore = options.from === 'latest' && options.startAfter === undefined ? Date.now() : -Infinity;
+    const from = options.range?.from;
+    // Not on resume: the checkpoint's position wins. From a time: what the seek replays, but for a
+    // message published before it (the emulator's seek replays everything retained).
+    this.skipBefore = options.startAfter !== undefined ? -Infinity : from !== undefined && 'time' in from ? from.time : options.from === 'latest' ? Date.now() : -Infinity;
   }
 
   static async open(uri: PubSubUri, options: SourceOpenOptions): Promise<PubSubSourceReader> {
+    const { from, to } = options.range ?? {};
+    if (to !== undefined || (from !== undefined && !('time' in from))) {
+      throw new RtmlError('RTML_E_USAGE', `pubsub://${uri.project}/${uri.name}: Pub/Sub replays from a time only (a seek of the subscription): it has no offsets and no end position`);
+    }
     const client = new PubSub({ projectId: uri.project });
     try {
       const probe = client.subscription(uri.name);
@@ -169,6 +179,11 @@ class PubSubSourceReader implements SourceReader {
         minAckDeadline: Duration.from({ seconds: ackDeadline }),
         maxAckDeadline: Duration.from({ seconds: ackDeadline }),
       });
+      if (from !== undefined && options.startAfter === undefined) {
+        // Pub/Sub's replay: messages published since `from` become unacknowledged again (acknowledged
+        // ones only if the subscription retains them), earlier ones acknowledged.
+        await subscription.seek(new Date(from.time));
+      }
       const reader = new PubSubSourceReader(uri, client, subscription, options, options.readerSchema, ackDeadline * 1000, metadata.enableMessageOrdering === true);
       subscription.on('message', (m: Message) => reader.onMessage(m));
       subscription.on('error', (err: unknown) => reader.onError(err));
@@ -191,7 +206,7 @@ class PubSubSourceReader implements SourceReader {
       return;
     }
     if (message.publishTime.getTime() < this.skipBefore) {
-      message.ack(); // from: latest — published before open
+      message.ack(); // published before `from` (latest: before open; a time: what a seek acknowledges)
       return;
     }
     const entry = { offset: this.nextOffset++, message };

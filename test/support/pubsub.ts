@@ -62,9 +62,9 @@ export async function startPubSubEmulator(options: { port?: number; timeoutMs?: 
 }
 
 /** A topic and a subscription `<name>-sub` on it (ack deadline 10 s, the minimum: a bounded run lasts at least that). */
-export async function topicWithSubscription(client: PubSub, name: string, options: { ordering?: boolean } = {}): Promise<void> {
+export async function topicWithSubscription(client: PubSub, name: string, options: { ordering?: boolean; retainAcked?: boolean } = {}): Promise<void> {
   const [topic] = await client.createTopic(name);
-  await topic.createSubscription(`${name}-sub`, { enableMessageOrdering: options.ordering ?? false, ackDeadlineSeconds: 10 });
+  await topic.createSubscription(`${name}-sub`, { enableMessageOrdering: options.ordering ?? false, ackDeadlineSeconds: 10, retainAckedMessages: options.retainAcked ?? false });
 }
 
 /** Publishes JSON lines with the client directly (ordering key = card id when `ordering`). */
