@@ -132,10 +132,11 @@ export interface GroupMembership {
   /** Group and member, for messages. */
   readonly description: string;
   /**
-   * Bounded runs: true once the group has committed every partition up to where it ended when this
-   * worker joined — every task of the run is done, whichever worker ran it.
+   * Bounded runs: true once the group has committed `partitions` (default all) up to where they
+   * ended when this worker joined, and read their exchange partitions to the end — their tasks are
+   * done, whichever worker ran them.
    */
-  drained(): Promise<boolean>;
+  drained(partitions?: readonly number[]): Promise<boolean>;
   /**
    * The exchange topic `name` for repartition(): as many partitions as the source, partitioned by
    * key, read by the tasks of the same partition numbers (and committed as this member).

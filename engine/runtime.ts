@@ -70,7 +70,35 @@ interface ExchangeRecord {
   time: number;
   /** The source partition it was read from: the receiving side keeps a watermark per upstream partition. */
   from: number;
+  /**
+   * The offset of the input record it came from, and its number among that record's sends: an
+   * upstream task resumed from its checkpoint sends its tail again, and the receiving side drops
+   * what it has already taken (so state stays exactly-once across the exchange).
+   */
+  at: number;
+  seq: number;
   event: unknown;
+}
+
+/** Receiving side: per upstream partition, the last [at, seq] taken (checkpointed with the state). */
+class ExchangeProgress implements Stateful {
+  private last = new Map<number, [number, number]>();
+
+  /** True when the record is new (and records it), false for one sent again. */
+  take(r: ExchangeRecord): boolean {
+    const seen = this.last.get(r.from);
+    if (seen !== undefined && (r.at < seen[0] || (r.at === seen[0] && r.seq <= seen[1]))) return false;
+    this.last.set(r.from, [r.at, r.seq]);
+    return true;
+  }
+
+  snapshot(): unknown {
+    return [...this.last];
+  }
+
+  restore(state: unknown): void {
+    this.last = new Map(state as [number, [number, number]][]);
+  }
 }
 
 /**
@@ -174,6 +202,7 @@ export class TopologyRun implements OperatorHost {
    * minimum — one upstream task running ahead does not make the others' events late.
    */
   private exchangeSlots: number[] = [];
+  private readonly exchangeProgress = new ExchangeProgress();
   /** Sending side: the watermark last sent to the exchange, and when. */
   private markedWatermark = -Infinity;
   private markedAt = 0;
@@ -322,7 +351,16 @@ export class TopologyRun implements OperatorHost {
     if (binding.side === 'send') {
       this.burstEndHooks.push(() => this.sendMarkers(binding.partitions));
       const record = this.record;
-      return { side: 'send', send: (event, key, time) => this.exchangeWriter!.write({ key, time, from: record.partition, event } satisfies ExchangeRecord, key, time) };
+      let at = Number.NaN;
+      let seq = 0;
+      return {
+        side: 'send',
+        send: (event, key, time) => {
+          if (record.offset === at) seq++;
+          else [at, seq] = [record.offset, 0];
+          this.exchangeWriter!.write({ key, time, from: record.partition, at, seq, event } satisfies ExchangeRecord, key, time);
+        },
+      };
     }
     const record = this.record;
     const source = this.exchangeSource!;
@@ -481,6 +519,7 @@ export class TopologyRun implements OperatorHost {
         ...timeReader(EXCHANGE, 'time', 1),
         subscribers: [],
       };
+      this.registerState(`${this.topology}/${EXCHANGE}-progress`, this.exchangeProgress, 'exchange [at, seq] per upstream partition');
     }
     withHost(this, () => {
       for (const stream of outputs as Observable<unknown>[]) {
@@ -878,9 +917,10 @@ export class TopologyRun implements OperatorHost {
     const time = lane.times[index]!;
     const r = this.record;
     const source = lane.source;
-    if (source === this.exchangeSource && (input.value as Partial<ExchangeMarker> | undefined)?.watermark !== undefined) {
-      this.receiveMarker(lane, input.value as ExchangeMarker);
-      return;
+    if (source === this.exchangeSource) {
+      const value = input.value as Partial<ExchangeMarker> & Partial<ExchangeRecord>;
+      if (value?.watermark !== undefined) return this.receiveMarker(lane, value as ExchangeMarker);
+      if (value?.at !== undefined && !this.exchangeProgress.take(value as ExchangeRecord)) return; // sent again after an upstream restart
     }
     r.source = source.name;
     r.partition = lane.partition;

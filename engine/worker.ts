@@ -67,6 +67,12 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
     const what = `partition ${partition}${part ? ` (${part} of ${repartition})` : ''}`;
     const ends = await exchange;
     if (part !== undefined && ends === undefined) return; // the exchange could not be set up: the worker fails
+    // Bounded: a partition another worker finished before the group moved it has nothing left (and
+    // a fresh downstream task would wait for upstream ends that were all sent before).
+    if (!options.follow && (await membership.drained([partition]))) {
+      if (part !== 'downstream') log(`partition ${partition}: done already`);
+      return;
+    }
     log(`${what}: task starts ${existsSync(new CheckpointFile(dir, topology.name).path) ? 'from its checkpoint' : 'without a checkpoint'}`);
     try {
       const stats = await runTopology(topology, {
@@ -98,6 +104,7 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
     });
   };
 
+  // Tasks use it only once `exchange` is resolved, after the join.
   const membership: GroupMembership = await source.joinGroup({
     assigned(partitions) {
       assignedOnce = true;

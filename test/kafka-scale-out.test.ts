@@ -60,11 +60,11 @@ function worker(args: string[], topology = topo): Worker {
   return { stderr: () => stderr, exited, stop: (signal = 'SIGTERM') => child.kill(signal) };
 }
 
-function workerArgs(group: string, out: string, checkpoints: string): string[] {
+function workerArgs(group: string, out: string, checkpoints: string, checkpointing = ['--checkpoint-every', '200', '--checkpoint-interval', '300ms']): string[] {
   return [
     '--source', `events=kafka://${kafka.bootstrap}/events-${group}?group=${group}`,
     '--sink', `out=kafka://${kafka.bootstrap}/${out}`,
-    '--scale-out', '--follow', '--checkpoint-dir', checkpoints, '--checkpoint-every', '200', '--checkpoint-interval', '300ms',
+    '--scale-out', '--follow', '--checkpoint-dir', checkpoints, ...checkpointing,
   ];
 }
 
@@ -204,37 +204,53 @@ describe('scale-out on a Kafka consumer group', { timeout: 300_000 }, () => {
   });
 
   it('when a worker is killed, the other takes its partitions over from their checkpoints: no state lost or doubled', async () => {
-    const group = 'failover';
-    const checkpoints = join(dir, `ckpt-${group}`);
-    await kafka.createTopic(`events-${group}`, PARTITIONS);
-    await kafka.createTopic(`out-${group}`, PARTITIONS);
-    const a = worker(workerArgs(group, `out-${group}`, checkpoints));
-    const b = worker(workerArgs(group, `out-${group}`, checkpoints));
-    const workers = [a, b];
-    try {
-      await until('two workers to share the partitions', () => owned(a).size > 0 && owned(b).size > 0 && owned(a).size + owned(b).size === PARTITIONS, 60_000, workers);
-      const half = Math.floor(EVENTS.length / 2);
-      produceKeyed(kafka, `events-${group}`, EVENTS.slice(0, half));
-      const aPartitions = [...owned(a)];
-      // Each of a's tasks has checkpointed some of its input before a dies.
-      await until("checkpoints of a's partitions", () => aPartitions.every((p) => {
-        const d = join(checkpoints, `partition-${p}`);
-        return existsSync(d) && readdirSync(d).some((f) => f.endsWith('.checkpoint'));
-      }), 60_000, workers);
-      await new Promise((r) => setTimeout(r, 500));
-      a.stop('SIGKILL');
-      produceKeyed(kafka, `events-${group}`, EVENTS.slice(half));
-      flushAllPartitions(`events-${group}`);
-      await until('b to take over every partition', () => owned(b).size === PARTITIONS, 60_000, workers);
-      await until('every result', () => new Set(results(`out-${group}`)).size >= reference.length, 90_000, workers);
-      for (const p of aPartitions) assert.match(b.stderr(), new RegExp(`partition ${p}: task starts from its checkpoint`));
-    } finally {
-      for (const w of workers) w.stop();
-    }
-    assert.equal(await b.exited, 0, b.stderr());
-    const out = results(`out-${group}`);
     // Outputs are at-least-once (a's results after its last checkpoint are written again by b), but
     // every result is exactly the reference's: a lost or doubled event would change a count or sum.
+    const out = await failover('failover', topo, reference.length);
     assert.deepEqual([...new Set(out)].sort(), reference);
   });
+
+  it('…and with repartition(): the exchange keeps state exactly-once (what a resumed upstream task sends again is dropped)', async () => {
+    await kafka.createTopic('failover-m-merchants-repartition', PARTITIONS);
+    const out = await failover('failover-m', merchantsTopo, merchantsReference.length);
+    assert.deepEqual(cents(out), cents(merchantsReference));
+  });
 });
+
+/**
+ * Two live workers share the topic; once each of a's tasks has checkpointed part of the first half
+ * of the input, a is killed (SIGKILL) and the second half produced; b takes every partition over.
+ * Returns every result written (duplicates included).
+ */
+async function failover(group: string, topology: string, expectedCount: number): Promise<string[]> {
+  const checkpoints = join(dir, `ckpt-${group}`);
+  await kafka.createTopic(`events-${group}`, PARTITIONS);
+  await kafka.createTopic(`out-${group}`, PARTITIONS);
+  // Checkpoints by count only: a dies with input processed (and sent on) since its last one.
+  const checkpointing = ['--checkpoint-every', '300', '--checkpoint-interval', '10m', '--batch-size', '50'];
+  const a = worker(workerArgs(group, `out-${group}`, checkpoints, checkpointing), topology);
+  const b = worker(workerArgs(group, `out-${group}`, checkpoints, checkpointing), topology);
+  const workers = [a, b];
+  try {
+    await until('two workers to share the partitions', () => owned(a).size > 0 && owned(b).size > 0 && owned(a).size + owned(b).size === PARTITIONS, 60_000, workers);
+    const half = Math.floor(EVENTS.length / 2);
+    produceKeyed(kafka, `events-${group}`, EVENTS.slice(0, half));
+    const aPartitions = [...owned(a)];
+    await until("checkpoints of a's partitions", () => aPartitions.every((p) => {
+      const d = join(checkpoints, `partition-${p}`);
+      return existsSync(d) && readdirSync(d, { recursive: true }).some((f) => String(f).endsWith('.checkpoint'));
+    }), 60_000, workers);
+    await new Promise((r) => setTimeout(r, 500));
+    a.stop('SIGKILL');
+    produceKeyed(kafka, `events-${group}`, EVENTS.slice(half));
+    flushAllPartitions(`events-${group}`);
+    await until('b to take over every partition', () => owned(b).size === PARTITIONS, 60_000, workers);
+    await until('every result', () => cents(results(`out-${group}`)).length >= expectedCount, 90_000, workers);
+    for (const p of aPartitions) assert.match(b.stderr(), new RegExp(`partition ${p}\\b[^\\n]*: task starts from its checkpoint`));
+  } finally {
+    for (const w of workers) w.stop();
+  }
+  assert.equal(await b.exited, 0, b.stderr());
+  return results(`out-${group}`);
+}
+

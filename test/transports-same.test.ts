@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { PubSub } from '@google-cloud/pubsub';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { kinesisClient, parseKinesisUri } from '../connectors/kinesis/index.ts';
+import { canon, jsonLines, rtml, runSummary, sortedCanon, type Summary } from './support/cli.ts';
 import { eventLines } from './support/generate.ts';
 import { consumeTopic, produceKeyed, startMockKafka, type MockKafka } from './support/kafka.ts';
 import { createStream, putLines, readAll, startKinesisMock, type KinesisMock } from './support/kinesis.ts';
@@ -32,8 +31,6 @@ import { publish, pullMessages, startPubSubEmulator, topicWithSubscription, type
  * exactly the ones refused, and the log run to equal the file run without them.
  */
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RTML = join(ROOT, 'bin', 'rtml.mjs');
 const CARDS = 20;
 
 const TOPOLOGY = `
@@ -80,14 +77,6 @@ const UNLOGGABLE = LINES.flatMap((line, i) => {
   }
 });
 
-interface Summary {
-  in: number;
-  processed: number;
-  late: number;
-  deadLettered: number;
-  resultsOut: number;
-}
-
 interface Letter {
   reason: string;
   source: string;
@@ -96,42 +85,8 @@ interface Letter {
   payload: unknown;
 }
 
-/** JSON with object keys sorted, so values decoded by different paths compare as text. */
-function canon(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  );
-}
-
-const sortedCanon = (values: unknown[]): string[] => values.map(canon).sort();
-
 /** A dead letter without its position (partition, offset): what must match across transports. */
 const letterWithoutPosition = ({ reason, source, payload }: Letter): string => canon({ reason, source, payload });
-
-function jsonLines(file: string): unknown[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown);
-}
-
-/** `rtml …` as a child process from the project root; resolves with its exit code, stdout and stderr. */
-function rtml(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [RTML, ...args], { cwd: ROOT, env: process.env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.end(input ?? '');
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function summaryOf(stderr: string): Summary {
-  const m = /rtml: same: events in ([\d,]+), processed ([\d,]+), late ([\d,]+), dead-lettered ([\d,]+), results out ([\d,]+),/.exec(stderr);
-  assert.ok(m, `no run summary in:\n${stderr}`);
-  const [inCount, processed, late, deadLettered, resultsOut] = m.slice(1).map((s) => Number(s.replaceAll(',', '')));
-  return { in: inCount!, processed: processed!, late: late!, deadLettered: deadLettered!, resultsOut: resultsOut! };
-}
 
 let dir: string;
 let kafka: MockKafka;
@@ -152,7 +107,7 @@ async function run(name: string, source: string, out: string): Promise<{ summary
   const dlq = join(dir, `${name}-dlq.jsonl`);
   const r = await rtml(['run', join(dir, 'same.ts'), '--source', `events=${source}`, '--sink', `out=${out}`, '--sink', `dlq=file:${dlq}`, '--no-progress']);
   assert.equal(r.code, 0, r.stderr);
-  return { summary: summaryOf(r.stderr), letters: jsonLines(dlq) as Letter[] };
+  return { summary: runSummary('same', r.stderr), letters: jsonLines(dlq) as Letter[] };
 }
 
 /** Results read back from a transport as (message key, value) pairs: each key must be its result's key. */

@@ -30,6 +30,8 @@ export class KafkaGroupMember {
   private queue: Promise<void> = Promise.resolve();
   /** Per partition, the end offset when the worker joined (what a bounded run must reach). */
   private ends: Map<number, number> | undefined;
+  /** The repartition() exchange topic, once set up. */
+  private exchange: string | undefined;
 
   private constructor(
     private readonly kafka: KafkaUri,
@@ -145,6 +147,7 @@ export class KafkaGroupMember {
     if (found !== partitions) {
       throw new RtmlError('RTML_E_BINDING', `exchange topic ${topic} has ${found} partition(s); repartition() needs ${partitions}, as many as ${this.kafka.topic} (create it so, or delete it)`);
     }
+    this.exchange = topic;
     return topic;
   }
 
@@ -161,12 +164,33 @@ export class KafkaGroupMember {
     return this.ends!.size;
   }
 
-  async drained(): Promise<boolean> {
+  /**
+   * Whether `partitions` (default all) are done: committed up to where the source ended when this
+   * worker joined, and their exchange partitions (repartition()) read to their end.
+   */
+  async drained(partitions: readonly number[] = [...this.ends!.keys()]): Promise<boolean> {
     const ends = this.ends!;
-    const committed = await new Promise<TopicPartitionOffset[]>((resolve, reject) =>
-      this.consumer.committed([...ends.keys()].map((partition) => ({ topic: this.kafka.topic, partition })), REQUEST_TIMEOUT_MS, (err, offsets) => (err ? reject(err) : resolve(offsets))),
+    const committed = await this.committedOffsets(this.kafka.topic, partitions);
+    if (!partitions.every((p) => (ends.get(p) ?? 0) === 0 || committed[p]! >= ends.get(p)!)) return false;
+    if (this.exchange === undefined) return true;
+    const read = await this.committedOffsets(this.exchange, partitions);
+    for (const p of partitions) {
+      const high = await new Promise<number>((resolve, reject) =>
+        this.consumer.queryWatermarkOffsets(this.exchange!, p, REQUEST_TIMEOUT_MS, (err, marks) => (err ? reject(err) : resolve(marks.highOffset))),
+      );
+      if (high > 0 && read[p]! < high) return false;
+    }
+    return true;
+  }
+
+  /** The group's committed offsets of `topic`, by partition (-1 for none). */
+  private async committedOffsets(topic: string, partitions: readonly number[]): Promise<number[]> {
+    const offsets = await new Promise<TopicPartitionOffset[]>((resolve, reject) =>
+      this.consumer.committed(partitions.map((partition) => ({ topic, partition })), REQUEST_TIMEOUT_MS, (err, found) => (err ? reject(err) : resolve(found))),
     );
-    return [...ends].every(([p, end]) => end === 0 || (committed.find((c) => c.partition === p)?.offset ?? -1) >= end);
+    const out: number[] = [];
+    for (const p of partitions) out[p] = offsets.find((o) => o.partition === p)?.offset ?? -1;
+    return out;
   }
 
   async leave(): Promise<void> {

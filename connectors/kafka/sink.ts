@@ -20,10 +20,9 @@ export interface KafkaSinkOptions {
  * producer; each result's key is the message key (numbers as decimal text), so Kafka's partitioning
  * by key keeps a key's results in order; the record time is the message timestamp. Values are UTF-8
  * JSON, or Avro in the Confluent wire format with `schema=` (id from LocalSchemaIds, or from the
- * schema registry the schema is registered in at open). Writes are
- * buffered; `handOff` passes them to the producer without waiting for acknowledgements (at most
- * MAX_IN_FLIGHT unacknowledged), `flush` and `close` wait until every one is acknowledged and fail
- * if any delivery failed.
+ * schema registry the schema is registered in at open). Writes are buffered; `handOff` passes
+ * them to the producer without waiting for acknowledgements (at most MAX_IN_FLIGHT unacknowledged),
+ * `flush` and `close` wait until every one is acknowledged and fail if any delivery failed.
  */
 export function kafkaSink(uri: string, options: KafkaSinkOptions = {}): SinkConnector {
   const parsed = parseKafkaUri(uri);

@@ -49,7 +49,7 @@ export function kafkaSource(uri: string, options: KafkaSourceOptions = {}): Sour
       member = joined;
       return {
         description: joined.description,
-        drained: () => joined.drained(),
+        drained: (partitions) => joined.drained(partitions),
         leave: () => joined.leave(),
         exchange: async (name) => {
           const exchangeUri = `kafka://${parsed.brokers.join(',')}/${await joined.exchangeTopic(name)}?group=${encodeURIComponent(parsed.group)}`;

@@ -109,6 +109,14 @@ export function produceKeyed(kafka: MockKafka, topic: string, lines: readonly st
   execFileSync('kcat', ['-P', '-b', kafka.bootstrap, '-t', topic, '-K:'], { input: lines.map((l) => `${keyOf(l)}:${l}`).join('\n') + '\n' });
 }
 
+/** Produces messages (any bytes, each with its key) to `topic` with kcat, in order; no value may hold the delimiter. */
+export function produceKeyedBytes(kafka: MockKafka, topic: string, records: readonly { key: string; data: Buffer }[]): void {
+  const end = Buffer.from('<rtml-message-end>');
+  for (const r of records) if (r.data.includes(end) || r.key.includes('\t')) throw new Error(`message ${r.key} holds a delimiter`);
+  const input = Buffer.concat(records.flatMap((r) => [Buffer.from(`${r.key}\t`), r.data, end]));
+  execFileSync('kcat', ['-P', '-b', kafka.bootstrap, '-t', topic, '-K', '\\t', '-D', end.toString()], { input });
+}
+
 /** Every message of `topic` as [key, value], read to its end with kcat (values must be single lines without tabs). */
 export function consumeTopic(kafka: MockKafka, topic: string): [string, string][] {
   const read = execFileSync('kcat', ['-C', '-e', '-q', '-b', kafka.bootstrap, '-t', topic, '-f', '%k\t%s\n'], { maxBuffer: 1 << 28 }).toString();

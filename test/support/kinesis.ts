@@ -104,14 +104,14 @@ export async function createStream(c: KinesisClient, shards: number): Promise<st
 
 /** Puts JSON lines with the SDK (keyed by card_id), 500 per call, in order. */
 export async function putLines(c: KinesisClient, stream: string, lines: string[]): Promise<void> {
-  for (let i = 0; i < lines.length; i += 500) {
-    const chunk = lines.slice(i, i + 500);
-    const res = await c.send(
-      new PutRecordsCommand({
-        StreamName: stream,
-        Records: chunk.map((line) => ({ PartitionKey: keyOf(line), Data: Buffer.from(line, 'utf8') })),
-      }),
-    );
+  await putRecords(c, stream, lines.map((line) => ({ key: keyOf(line), data: Buffer.from(line, 'utf8') })));
+}
+
+/** Puts records (any bytes, each with its partition key) with the SDK, 500 per call, in order. */
+export async function putRecords(c: KinesisClient, stream: string, records: { key: string; data: Uint8Array }[]): Promise<void> {
+  for (let i = 0; i < records.length; i += 500) {
+    const chunk = records.slice(i, i + 500);
+    const res = await c.send(new PutRecordsCommand({ StreamName: stream, Records: chunk.map(({ key, data }) => ({ PartitionKey: key, Data: data })) }));
     assert.equal(res.FailedRecordCount ?? 0, 0);
   }
 }

@@ -69,12 +69,13 @@ export async function topicWithSubscription(client: PubSub, name: string, option
 
 /** Publishes JSON lines with the client directly (ordering key = card id when `ordering`). */
 export async function publish(client: PubSub, name: string, lines: string[], ordering: boolean): Promise<void> {
+  await publishRecords(client, name, lines.map((line) => ({ key: keyOf(line), data: Buffer.from(line) })), ordering);
+}
+
+/** Publishes messages (any bytes) with the client directly, in order (ordering key = `key` when `ordering`). */
+export async function publishRecords(client: PubSub, name: string, records: { key: string; data: Buffer }[], ordering: boolean): Promise<void> {
   const topic = client.topic(name, { messageOrdering: ordering, batching: { maxMessages: 500, maxMilliseconds: 5 } });
-  await Promise.all(
-    lines.map((line) =>
-      topic.publishMessage(ordering ? { data: Buffer.from(line), orderingKey: keyOf(line) } : { data: Buffer.from(line) }),
-    ),
-  );
+  await Promise.all(records.map(({ key, data }) => topic.publishMessage(ordering ? { data, orderingKey: key } : { data })));
 }
 
 /** Pulls `count` messages from a subscription with the client (acknowledging each); fails after `timeoutMs` with fewer. */
