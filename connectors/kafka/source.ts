@@ -298,6 +298,10 @@ class KafkaSourceReader implements SourceReader {
     if (this.fetchError !== undefined) throw this.fetchError;
     if (buffer.length === 0) {
       if (this.next[partition]! >= this.end[partition]!) return null;
+      // Live, nothing arrived since the last fetch: wait for the queue callback a little (as a
+      // bounded fetch waits for its first message), so a caller that reads in a loop (a bounded run
+      // over an exchange topic) does not spin. A run woken by whenReadable never waits here.
+      if (this.options.follow && !this.arrivals && this.fetching === undefined) await Promise.race([this.whenReadable(), sleep(FETCH_TIMEOUT_MS)]);
       await this.fetch();
       if (this.fetchError !== undefined) throw this.fetchError;
       if (buffer.length === 0) return this.next[partition]! >= this.end[partition]! ? null : [];
