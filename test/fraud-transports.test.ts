@@ -3,16 +3,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PubSub } from '@google-cloud/pubsub';
+import type { PubSub } from '@google-cloud/pubsub';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { encodeWire, LocalSchemaIds } from '../connectors/kafka/wireFormat.ts';
-import { kinesisClient, parseKinesisUri } from '../connectors/kinesis/index.ts';
 import { loadSchema } from '../engine/avro.ts';
 import { FRAUD_FEATURES } from '../topologies/fraud.ts';
 import { node, ROOT, rtml, runSummary, sortedCanon, type Summary } from './support/cli.ts';
-import { consumeTopic, produceKeyedBytes, startMockKafka, type MockKafka } from './support/kafka.ts';
-import { createStream, putRecords, readAll, startKinesisMock, type KinesisMock } from './support/kinesis.ts';
-import { publishRecords, pullMessages, startPubSubEmulator, topicWithSubscription, type PubSubEmulator } from './support/pubsub.ts';
+import { consumeTopic, produceKeyedBytes, type MockKafka } from './support/kafka.ts';
+import { createStream, putRecords, readAll, type KinesisMock } from './support/kinesis.ts';
+import { publishRecords, pullMessages, topicWithSubscription } from './support/pubsub.ts';
+import { startPeers, type Peers } from './support/peers.ts';
 
 /**
  * The fraud demo with its transactions in and its predictions out on Kafka, Kinesis and Pub/Sub
@@ -78,10 +78,9 @@ interface Prediction extends Transaction {
 let dir: string;
 let kafka: MockKafka;
 let kinesis: KinesisMock;
-let pubsub: PubSubEmulator;
 let kinesisSdk: KinesisClient;
 let pubsubClient: PubSub;
-let savedPubSubHost: string | undefined;
+let peers: Peers | undefined;
 let transactions: Transaction[];
 interface Reference {
   /** Sorted canonical JSON. */
@@ -141,7 +140,7 @@ async function trainAndRegister(log: string): Promise<void> {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'rtml-fraud-transports-'));
   // The peers start (the Pub/Sub emulator, a JVM, is the slowest) while the model is made; each is stopped in after.
-  const peers = Promise.allSettled([startMockKafka(), startKinesisMock(), startPubSubEmulator()]);
+  const starting = startPeers();
 
   const generated = await ok(node(['--import', 'tsx', join(ROOT, 'demo', 'generate.ts'), '--events', String(TRANSACTIONS), '--cards', String(CARDS), '--seed', '3', '--labels', join(dir, 'labels.jsonl')]));
   transactions = generated.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Transaction);
@@ -149,16 +148,8 @@ before(async () => {
   await ok(rtml(['produce', log, '--schema', SCHEMA, '--key', 'card_id', '--partitions', '3'], generated));
   await trainAndRegister(log);
 
-  const [k, kin, ps] = await peers;
-  if (k.status === 'fulfilled') kafka = k.value;
-  if (kin.status === 'fulfilled') kinesis = kin.value;
-  if (ps.status === 'fulfilled') pubsub = ps.value;
-  for (const s of [k, kin, ps]) if (s.status === 'rejected') throw s.reason;
-  kinesisSdk = kinesisClient(parseKinesisUri(`kinesis://x?region=us-east-1&endpoint=${encodeURIComponent(kinesis.endpoint)}`));
-  // The emulator host for this process's client and the rtml children (they inherit the environment).
-  savedPubSubHost = process.env.PUBSUB_EMULATOR_HOST;
-  process.env.PUBSUB_EMULATOR_HOST = pubsub.host;
-  pubsubClient = new PubSub({ projectId: 'test' });
+  peers = await starting;
+  ({ kafka, kinesis, kinesisSdk, pubsubClient } = peers);
 
   const { values, reference: logReference } = await logRun(FRAUD, 'log');
   reference = logReference;
@@ -184,11 +175,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (savedPubSubHost === undefined) delete process.env.PUBSUB_EMULATOR_HOST;
-  else process.env.PUBSUB_EMULATOR_HOST = savedPubSubHost;
-  await pubsubClient?.close();
-  kinesisSdk?.destroy();
-  await Promise.all([kafka?.stop(), kinesis?.stop(), pubsub?.stop()]);
+  await peers?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

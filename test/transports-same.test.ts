@@ -3,14 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PubSub } from '@google-cloud/pubsub';
+import type { PubSub } from '@google-cloud/pubsub';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { kinesisClient, parseKinesisUri } from '../connectors/kinesis/index.ts';
 import { canon, jsonLines, rtml, runSummary, sortedCanon, type Summary } from './support/cli.ts';
 import { eventLines } from './support/generate.ts';
-import { consumeTopic, produceKeyed, startMockKafka, type MockKafka } from './support/kafka.ts';
-import { createStream, putLines, readAll, startKinesisMock, type KinesisMock } from './support/kinesis.ts';
-import { publish, pullMessages, startPubSubEmulator, topicWithSubscription, type PubSubEmulator } from './support/pubsub.ts';
+import { consumeTopic, produceKeyed, type MockKafka } from './support/kafka.ts';
+import { createStream, putLines, readAll, type KinesisMock } from './support/kinesis.ts';
+import { publish, pullMessages, topicWithSubscription } from './support/pubsub.ts';
+import { startPeers, type Peers } from './support/peers.ts';
 
 /**
  * One topology and one event set through every transport — file:, log:, kafka://, kinesis://,
@@ -91,10 +91,9 @@ const letterWithoutPosition = ({ reason, source, payload }: Letter): string => c
 let dir: string;
 let kafka: MockKafka;
 let kinesis: KinesisMock;
-let pubsub: PubSubEmulator;
 let kinesisSdk: KinesisClient;
 let pubsubClient: PubSub;
-let savedPubSubHost: string | undefined;
+let peers: Peers | undefined;
 
 /** The file run: what every transport must give. */
 let reference: { results: string[]; letters: Letter[]; summary: Summary };
@@ -121,17 +120,8 @@ before(async () => {
   writeFileSync(join(dir, 'same.ts'), TOPOLOGY);
   writeFileSync(join(dir, 'events.jsonl'), `${LINES.join('\n')}\n`);
   writeFileSync(join(dir, 'event.avsc'), JSON.stringify(LOG_SCHEMA));
-  // The three peers start together (the Pub/Sub emulator, a JVM, is the slowest); each is stopped in after.
-  const [k, kin, ps] = await Promise.allSettled([startMockKafka(), startKinesisMock(), startPubSubEmulator()]);
-  if (k.status === 'fulfilled') kafka = k.value;
-  if (kin.status === 'fulfilled') kinesis = kin.value;
-  if (ps.status === 'fulfilled') pubsub = ps.value;
-  for (const s of [k, kin, ps]) if (s.status === 'rejected') throw s.reason;
-  kinesisSdk = kinesisClient(parseKinesisUri(`kinesis://x?region=us-east-1&endpoint=${encodeURIComponent(kinesis.endpoint)}`));
-  // The emulator host for this process's client and the rtml children (they inherit the environment).
-  savedPubSubHost = process.env.PUBSUB_EMULATOR_HOST;
-  process.env.PUBSUB_EMULATOR_HOST = pubsub.host;
-  pubsubClient = new PubSub({ projectId: 'test' });
+  peers = await startPeers();
+  ({ kafka, kinesis, kinesisSdk, pubsubClient } = peers);
 
   const outFile = join(dir, 'file-out.jsonl');
   const { summary, letters } = await run('file', `file:${join(dir, 'events.jsonl')}`, `file:${outFile}`);
@@ -151,11 +141,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (savedPubSubHost === undefined) delete process.env.PUBSUB_EMULATOR_HOST;
-  else process.env.PUBSUB_EMULATOR_HOST = savedPubSubHost;
-  await pubsubClient?.close();
-  kinesisSdk?.destroy();
-  await Promise.all([kafka?.stop(), kinesis?.stop(), pubsub?.stop()]);
+  await peers?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
