@@ -103,6 +103,11 @@ export function sourceFromUri(uri: string, flag = '--source', transportOptions: 
         if (c.joinGroup === undefined) throw new RtmlError('RTML_E_BINDING', `${flag} ${uri}: this transport has no consumer groups to scale out with (use kafka://…?group=<id>)`);
         return c.joinGroup(listener);
       },
+      shareGroup: async (membership) => {
+        const c = await loaded();
+        if (c.shareGroup === undefined) throw new RtmlError('RTML_E_BINDING', `${flag} ${uri}: scale-out reads every source in the Kafka consumer group; this transport has none (use kafka://…?group=<id>)`);
+        return c.shareGroup(membership);
+      },
     };
   }
   const { scheme, path } = parseUri(uri, flag);

@@ -114,6 +114,13 @@ export interface SourceConnector {
    * consumer group). Readers opened afterwards commit positions as the group member does.
    */
   joinGroup?(listener: GroupListener): Promise<GroupMembership>;
+  /**
+   * Scale-out with several sources: this one is co-partitioned with the source that joined the
+   * group (as many partitions, keyed alike); each task reads its partition of both, and this
+   * source's readers commit as that member does. Refuses sources that cannot be (another transport,
+   * another group, another partition count).
+   */
+  shareGroup?(membership: GroupMembership): Promise<void>;
 }
 
 /** What a worker does when the group gives it partitions or takes them away. */

@@ -39,15 +39,13 @@ interface Task {
 /** One worker of a scale-out group: runs tasks for the partitions the group gives it until the inputs end (or `signal` aborts a live run). */
 export async function runWorker(topology: Topology, options: WorkerOptions): Promise<RunStats> {
   const log = options.log ?? ((m: string) => process.stderr.write(`rtml: ${m}\n`));
-  const names = Object.keys(options.sources);
-  const source = names.length === 1 ? options.sources[names[0]!]! : undefined;
-  if (source?.joinGroup === undefined) {
-    throw new RtmlError(
-      'RTML_E_BINDING',
-      names.length === 1
-        ? `scale-out shares out the partitions of a Kafka source in its consumer group; ${source!.uri} cannot (bind kafka://…/topic?group=<id>)`
-        : `scale-out runs topologies with exactly one source (a Kafka topic); this run binds ${names.length}: ${names.join(', ')}`,
-    );
+  // The first source (by name) joins the group; the others are co-partitioned with it.
+  const [lead, ...others] = Object.keys(options.sources)
+    .sort()
+    .map((name) => options.sources[name]!);
+  if (lead?.joinGroup === undefined || others.some((s) => s.shareGroup === undefined)) {
+    const cannot = [lead, ...others].find((s) => s !== undefined && s.joinGroup === undefined);
+    throw new RtmlError('RTML_E_BINDING', `scale-out shares out the partitions of Kafka sources in their consumer group; ${cannot?.uri ?? 'this run'} cannot (bind kafka://…/topic?group=<id>)`);
   }
   const tasks = new Map<number, Task>();
   const totals: RunStats[] = [];
@@ -66,7 +64,7 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
     const dir = join(options.checkpoint.dir, `partition-${partition}`, part ?? '');
     const what = `partition ${partition}${part ? ` (${part} of ${repartition})` : ''}`;
     const ends = await exchange;
-    if (part !== undefined && ends === undefined) return; // the exchange could not be set up: the worker fails
+    if (failure !== undefined) return; // setting up the group failed: the worker stops
     // Bounded: a partition another worker finished before the group moved it has nothing left (and
     // a fresh downstream task would wait for upstream ends that were all sent before).
     if (!options.follow && (await membership.drained([partition]))) {
@@ -105,7 +103,7 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
   };
 
   // Tasks use it only once `exchange` is resolved, after the join.
-  const membership: GroupMembership = await source.joinGroup({
+  const membership: GroupMembership = await lead.joinGroup({
     assigned(partitions) {
       assignedOnce = true;
       log(`partitions assigned: [${partitions.join(', ')}]`);
@@ -128,6 +126,7 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
   });
   log(`joined ${membership.description}`);
   try {
+    for (const other of others) await other.shareGroup!(membership);
     exchangeReady(repartition === undefined ? undefined : await membership.exchange(`${topology.name}-repartition`));
   } catch (err) {
     failure ??= err;

@@ -33,6 +33,14 @@ import { aggregate, count, defineTopology, repartition, sum, tumbling, window } 
 export default defineTopology('merchants', ({ source, sink }) =>
   source('events', { time: 'ts', outOfOrder: '1h' }).pipe(repartition('merchant_id'), window(tumbling('10s')), aggregate({ n: count(), total: sum('amount') }), sink('out')));
 `;
+/** Two sources merged: payments and refunds of the same cards, on co-partitioned topics. */
+const TWO_SOURCES = `
+import { merge } from 'rxjs';
+import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from 'rtml';
+export default defineTopology('two', ({ source, sink }) =>
+  merge(source('payments', { time: 'ts', outOfOrder: '10m' }), source('refunds', { time: 'ts', outOfOrder: '10m' }))
+    .pipe(keyBy('card_id'), window(tumbling('10s')), aggregate({ n: count(), total: sum('amount') }), sink('out')));
+`;
 // Out of order by far less than outOfOrder: no event is late however the partitions interleave.
 const EVENTS = eventLines(6000, { seed: 11, keys: 60 });
 /** One event per partition far past every window: in a live run, each task's watermark then closes them all. */
@@ -44,6 +52,7 @@ let topo: string;
 let reference: string[];
 let merchantsTopo: string;
 let merchantsReference: string[];
+let twoTopo: string;
 
 interface Worker {
   stderr(): string;
@@ -128,6 +137,8 @@ before(async () => {
   merchantsTopo = join(dir, 'merchants.ts');
   writeFileSync(merchantsTopo, BY_MERCHANT);
   merchantsReference = fileRun(merchantsTopo, join(dir, 'merchants-reference.jsonl'));
+  twoTopo = join(dir, 'two.ts');
+  writeFileSync(twoTopo, TWO_SOURCES);
 });
 
 after(async () => {
@@ -201,6 +212,38 @@ describe('scale-out on a Kafka consumer group', { timeout: 300_000 }, () => {
     const out = results(`out-${group}`);
     assert.deepEqual(cents(out), cents(merchantsReference));
     assert.equal(out.length, merchantsReference.length);
+  });
+
+  it('several sources: co-partitioned topics are read partition by partition in the same task (and other partition counts are refused)', async () => {
+    const topics = ['payments-two', 'refunds-two', 'out-two'];
+    for (const t of topics) await kafka.createTopic(t, PARTITIONS);
+    const args = (payments: string, refunds: string, out: string, checkpoints: string) => [
+      '--source', `payments=kafka://${kafka.bootstrap}/${payments}?group=two`,
+      '--source', `refunds=kafka://${kafka.bootstrap}/${refunds}?group=two`,
+      '--sink', `out=kafka://${kafka.bootstrap}/${out}`,
+      '--scale-out', '--checkpoint-dir', join(dir, checkpoints),
+    ];
+    const workers = [0, 1].map(() => worker([...args('payments-two', 'refunds-two', 'out-two', 'ckpt-two'), '--follow'], twoTopo));
+    try {
+      await until('two workers to share the partitions', () => owned(workers[0]!).size > 0 && owned(workers[1]!).size > 0, 60_000, workers);
+      // Every other event is a refund: each card's events are split between the two topics, keyed alike.
+      produceKeyed(kafka, 'payments-two', EVENTS.filter((_, i) => i % 2 === 0));
+      produceKeyed(kafka, 'refunds-two', EVENTS.filter((_, i) => i % 2 === 1));
+      flushAllPartitions('payments-two');
+      flushAllPartitions('refunds-two');
+      await until('every result', () => cents(results('out-two')).length >= reference.length, 90_000, workers);
+    } finally {
+      for (const w of workers) w.stop();
+    }
+    assert.deepEqual(await Promise.all(workers.map((w) => w.exited)), [0, 0], workers.map((w) => w.stderr()).join('\n'));
+    // A card's events of both topics met in one task: its windows count them all.
+    assert.deepEqual(cents(results('out-two')), cents(reference));
+
+    await kafka.createTopic('payments-bad', PARTITIONS);
+    await kafka.createTopic('refunds-bad', PARTITIONS - 1);
+    const refused = worker(args('payments-bad', 'refunds-bad', 'out-two', 'ckpt-bad'), twoTopo);
+    assert.notEqual(await refused.exited, 0);
+    assert.match(refused.stderr(), /co-partitioned sources, but topic refunds-bad has 2 partition\(s\) and the group's payments-bad 3/);
   });
 
   it('when a worker is killed, the other takes its partitions over from their checkpoints: no state lost or doubled', async () => {

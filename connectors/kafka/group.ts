@@ -28,8 +28,11 @@ export class KafkaGroupMember {
   private closed = false;
   /** Rebalance work is done one event at a time, in order. */
   private queue: Promise<void> = Promise.resolve();
-  /** Per partition, the end offset when the worker joined (what a bounded run must reach). */
-  private ends: Map<number, number> | undefined;
+  /**
+   * Per topic the tasks read (the group's, and co-partitioned ones), per partition: the end offset
+   * when the worker joined (what a bounded run must reach).
+   */
+  private readonly ends = new Map<string, Map<number, number>>();
   /** The repartition() exchange topic, once set up. */
   private exchange: string | undefined;
 
@@ -67,7 +70,7 @@ export class KafkaGroupMember {
       ),
     );
     member = new KafkaGroupMember(kafka, native, listener, log);
-    member.ends = await member.endOffsets();
+    member.ends.set(kafka.topic, await member.endOffsets(kafka.topic));
     consumer.setDefaultConsumeTimeout(POLL_MS);
     consumer.subscribe([kafka.topic]);
     member.polling = member.poll();
@@ -111,16 +114,29 @@ export class KafkaGroupMember {
     );
   }
 
-  private async endOffsets(): Promise<Map<number, number>> {
-    const partitions = Array.from({ length: await this.partitionCount(this.kafka.topic) }, (_, p) => p);
+  private async endOffsets(topic: string): Promise<Map<number, number>> {
+    const partitions = Array.from({ length: await this.partitionCount(topic) }, (_, p) => p);
     const ends = new Map<number, number>();
-    for (const p of partitions) {
-      const high = await new Promise<number>((resolve, reject) =>
-        this.consumer.queryWatermarkOffsets(this.kafka.topic, p, REQUEST_TIMEOUT_MS, (err, marks) => (err ? reject(err) : resolve(marks.highOffset))),
-      );
-      ends.set(p, high);
-    }
+    for (const p of partitions) ends.set(p, await this.highOffset(topic, p));
     return ends;
+  }
+
+  private highOffset(topic: string, partition: number): Promise<number> {
+    return new Promise<number>((resolve, reject) =>
+      this.consumer.queryWatermarkOffsets(topic, partition, REQUEST_TIMEOUT_MS, (err, marks) => (err ? reject(err) : resolve(marks.highOffset))),
+    );
+  }
+
+  /**
+   * Another source topic whose partition p the task of partition p reads too (co-partitioned: as
+   * many partitions, keyed alike). Its offsets are committed through this member.
+   */
+  async coPartition(uri: string, topic: string): Promise<void> {
+    const ends = await this.endOffsets(topic);
+    if (ends.size !== this.partitionCountAtJoin) {
+      throw new RtmlError('RTML_E_BINDING', `${uri}: scale-out reads co-partitioned sources, but topic ${topic} has ${ends.size} partition(s) and the group's ${this.kafka.topic} ${this.partitionCountAtJoin}`);
+    }
+    this.ends.set(topic, ends);
   }
 
   /**
@@ -159,25 +175,28 @@ export class KafkaGroupMember {
     return metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
   }
 
+  get group(): string {
+    return this.kafka.group;
+  }
+
   /** The source topic's partitions when this worker joined. */
   get partitionCountAtJoin(): number {
-    return this.ends!.size;
+    return this.ends.get(this.kafka.topic)!.size;
   }
 
   /**
-   * Whether `partitions` (default all) are done: committed up to where the source ended when this
-   * worker joined, and their exchange partitions (repartition()) read to their end.
+   * Whether `partitions` (default all) are done: committed up to where each source topic ended when
+   * this worker joined, and their exchange partitions (repartition()) read to their end.
    */
-  async drained(partitions: readonly number[] = [...this.ends!.keys()]): Promise<boolean> {
-    const ends = this.ends!;
-    const committed = await this.committedOffsets(this.kafka.topic, partitions);
-    if (!partitions.every((p) => (ends.get(p) ?? 0) === 0 || committed[p]! >= ends.get(p)!)) return false;
+  async drained(partitions: readonly number[] = [...this.ends.get(this.kafka.topic)!.keys()]): Promise<boolean> {
+    for (const [topic, ends] of this.ends) {
+      const committed = await this.committedOffsets(topic, partitions);
+      if (!partitions.every((p) => (ends.get(p) ?? 0) === 0 || committed[p]! >= ends.get(p)!)) return false;
+    }
     if (this.exchange === undefined) return true;
     const read = await this.committedOffsets(this.exchange, partitions);
     for (const p of partitions) {
-      const high = await new Promise<number>((resolve, reject) =>
-        this.consumer.queryWatermarkOffsets(this.exchange!, p, REQUEST_TIMEOUT_MS, (err, marks) => (err ? reject(err) : resolve(marks.highOffset))),
-      );
+      const high = await this.highOffset(this.exchange, p);
       if (high > 0 && read[p]! < high) return false;
     }
     return true;

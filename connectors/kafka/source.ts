@@ -47,7 +47,7 @@ export function kafkaSource(uri: string, options: KafkaSourceOptions = {}): Sour
     joinGroup: async (listener: GroupListener): Promise<GroupMembership> => {
       const joined = await KafkaGroupMember.join(parsed, listener, options.log ?? ((m: string) => process.stderr.write(`${m}\n`)));
       member = joined;
-      return {
+      const membership: GroupMembership = {
         description: joined.description,
         drained: (partitions) => joined.drained(partitions),
         leave: () => joined.leave(),
@@ -56,9 +56,21 @@ export function kafkaSource(uri: string, options: KafkaSourceOptions = {}): Sour
           return { source: kafkaSource(exchangeUri, { ...options, member: joined }), sink: kafkaSink(exchangeUri), partitions: joined.partitionCountAtJoin };
         },
       };
+      members.set(membership, joined);
+      return membership;
+    },
+    shareGroup: async (membership: GroupMembership) => {
+      const joined = members.get(membership);
+      if (joined === undefined) throw new RtmlError('RTML_E_BINDING', `${uri}: scale-out with several sources needs them all on Kafka (${membership.description})`);
+      if (parsed.group !== joined.group) throw new RtmlError('RTML_E_BINDING', `${uri}: group ${parsed.group}, but the run's group is ${joined.group}: give every source the same group=`);
+      await joined.coPartition(uri, parsed.topic);
+      member = joined;
     },
   };
 }
+
+/** The Kafka member behind each membership kafkaSource's joinGroup returned (for shareGroup). */
+const members = new WeakMap<GroupMembership, KafkaGroupMember>();
 
 const FETCH_BATCH = 2000;
 /**
