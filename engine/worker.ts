@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointFile } from './checkpoint.ts';
 import { errorMessage, RtmlError } from './errors.ts';
@@ -34,6 +36,27 @@ interface Task {
   readonly stop: AbortController;
   done: Promise<void>;
   lost: boolean;
+}
+
+/**
+ * Claims a task's checkpoint directory for this worker: a token written atomically, which the next
+ * owner overwrites. `held()` is read before each checkpoint (a small file on the shared volume).
+ */
+function claimTask(dir: string): { held(): boolean } {
+  const token = `${hostname()} ${process.pid} ${randomUUID()}`;
+  const path = join(dir, 'owner');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${path}.${token.replaceAll(' ', '-')}`, token);
+  renameSync(`${path}.${token.replaceAll(' ', '-')}`, path);
+  return {
+    held: () => {
+      try {
+        return readFileSync(path, 'utf8') === token;
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
 /** One worker of a scale-out group: runs tasks for the partitions the group gives it until the inputs end (or `signal` aborts a live run). */
@@ -72,13 +95,24 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
       return;
     }
     log(`${what}: task starts ${existsSync(new CheckpointFile(dir, topology.name).path) ? 'from its checkpoint' : 'without a checkpoint'}`);
+    const claim = claimTask(dir);
+    // Fenced once the group said so, or once another worker has claimed the task (this one was
+    // paused past the session timeout and has not heard yet): no checkpoint or commit after that.
+    const fenced = (): boolean => {
+      if (!task.lost && !claim.held()) {
+        task.lost = true;
+        log(`${what}: another worker has taken the task over; stopping it without a checkpoint`);
+        task.stop.abort();
+      }
+      return task.lost;
+    };
     try {
       const stats = await runTopology(topology, {
         ...options,
         partitions: [partition],
         signal,
         checkpoint: { ...options.checkpoint, dir },
-        fenced: () => task.lost,
+        fenced,
         exchange: part === undefined || ends === undefined ? undefined : part === 'upstream' ? { side: 'send', sink: ends.sink, partitions: ends.partitions } : { side: 'receive', source: ends.source, upstreamPartitions: ends.partitions },
       });
       totals.push(stats);

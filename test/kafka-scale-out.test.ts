@@ -246,6 +246,33 @@ describe('scale-out on a Kafka consumer group', { timeout: 300_000 }, () => {
     assert.match(refused.stderr(), /co-partitioned sources, but topic refunds-bad has 2 partition\(s\) and the group's payments-bad 3/);
   });
 
+  it('a worker whose task another worker has claimed (it was paused past the session timeout) stops it without a checkpoint', async () => {
+    const group = 'fenced';
+    const checkpoints = join(dir, `ckpt-${group}`);
+    await kafka.createTopic(`events-${group}`, PARTITIONS);
+    await kafka.createTopic(`out-${group}`, PARTITIONS);
+    const w = worker(workerArgs(group, `out-${group}`, checkpoints));
+    const checkpoint = join(checkpoints, 'partition-0', 'scale.checkpoint');
+    try {
+      await until('the worker to own every partition', () => owned(w).size === PARTITIONS, 60_000, [w]);
+      produceKeyed(kafka, `events-${group}`, EVENTS.slice(0, 2000));
+      await until('a checkpoint of partition 0', () => existsSync(checkpoint), 60_000, [w]);
+      await new Promise((r) => setTimeout(r, 500));
+      // What the next owner does when it starts the task: claim it.
+      writeFileSync(join(checkpoints, 'partition-0', 'owner'), 'another worker');
+      const before = readFileSync(checkpoint);
+      produceKeyed(kafka, `events-${group}`, EVENTS.slice(2000, 4000));
+      await until('the worker to notice', () => /partition 0: another worker has taken the task over/.test(w.stderr()), 30_000, [w]);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(readFileSync(checkpoint), before, "the other worker's checkpoint is left alone");
+      assert.match(w.stderr(), /partition 0: task stopped/);
+      assert.doesNotMatch(w.stderr(), /partition [12]: another worker/);
+    } finally {
+      w.stop();
+    }
+    assert.equal(await w.exited, 0, w.stderr());
+  });
+
   it('when a worker is killed, the other takes its partitions over from their checkpoints: no state lost or doubled', async () => {
     // Outputs are at-least-once (a's results after its last checkpoint are written again by b), but
     // every result is exactly the reference's: a lost or doubled event would change a count or sum.
