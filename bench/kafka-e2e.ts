@@ -50,10 +50,7 @@ export default defineTopology('e2e', ({ source, sink }) =>
   const { Kafka } = kafkaModule().KafkaJS;
   const client = new Kafka({ kafkaJS: { brokers: broker.split(','), logLevel: 0 } });
   // A latency-minded producer: librdkafka's default linger.ms (5) would hold each event up to 5 ms.
-  // Nagle stays on: with TCP_NODELAY (librdkafka's default) the mock cluster acknowledges a produce
-  // request only after ~44 ms (a TCP delayed-ACK stall on its side; brokers set TCP_NODELAY), which
-  // made the loop below send a burst of ~220 events every 44 ms instead of a steady stream.
-  const producer = client.producer({ kafkaJS: { idempotent: true, allowAutoTopicCreation: true }, 'linger.ms': 1, 'socket.nagle.disable': false });
+  const producer = client.producer({ kafkaJS: { idempotent: true, allowAutoTopicCreation: true }, 'linger.ms': 1 });
   await producer.connect();
   const latencies: number[] = [];
   let measuring = false;

@@ -1,10 +1,29 @@
 /* A librdkafka mock cluster (3 brokers) for tests: prints its bootstrap servers, then serves until
  * stdin closes or SIGTERM. Lines `topic <name> <partitions>` on stdin create a topic ("ok" back). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Brokers set TCP_NODELAY on their connections (Kafka's socket server does); the mock cluster does
+ * not, so small responses wait for Nagle and delayed ACKs (~40 ms). The launcher is linked with
+ * -rdynamic, so librdkafka's accept() calls land here. */
+int accept(int fd, struct sockaddr *addr, socklen_t *len) {
+  static int (*real_accept)(int, struct sockaddr *, socklen_t *);
+  if (!real_accept) real_accept = (int (*)(int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "accept");
+  int s = real_accept(fd, addr, len);
+  if (s >= 0) {
+    int one = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  return s;
+}
 
 int main(void) {
   char err[512], line[512], name[256];

@@ -17,7 +17,7 @@ function launcher(): string {
   const bin = join(tmpdir(), `rtml-kafka-mock-${Math.floor(statSync(SOURCE).mtimeMs)}`);
   if (!existsSync(bin)) {
     const tmp = `${bin}.${process.pid}`;
-    execFileSync('gcc', ['-O1', '-o', tmp, SOURCE, '-lrdkafka'], { stdio: 'inherit' });
+    execFileSync('gcc', ['-O1', '-rdynamic', '-o', tmp, SOURCE, '-lrdkafka', '-ldl'], { stdio: 'inherit' });
     execFileSync('mv', [tmp, bin]);
   }
   return bin;
