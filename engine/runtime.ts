@@ -349,7 +349,7 @@ export class TopologyRun implements OperatorHost {
     this.exchangeUser = operator;
     if (binding === undefined) return { side: 'local' };
     if (binding.side === 'send') {
-      this.burstEndHooks.push(() => this.sendMarkers(binding.partitions));
+      this.burstEndHooks.push(() => this.sendMarkers(binding));
       const record = this.record;
       let at = Number.NaN;
       let seq = 0;
@@ -383,14 +383,14 @@ export class TopologyRun implements OperatorHost {
   }
 
   /** Sends the exchange's partitions this task's watermark, when it has moved (and not too often unless it is the end). */
-  private sendMarkers(partitions: number): void {
+  private sendMarkers(binding: Extract<ExchangeBinding, { side: 'send' }>): void {
     const w = this.watermarks.watermark;
     const now = Date.now();
     if (w === this.markedWatermark || w === -Infinity || (w < Infinity && now - this.markedAt < MARKER_INTERVAL_MS)) return;
     const writer = this.exchangeWriter!;
-    if (writer.writeTo === undefined) throw new RtmlError('RTML_E_BINDING', `repartition(): the exchange ${this.options.exchange?.side === 'send' ? this.options.exchange.sink.uri : ''} cannot write to a given partition`);
+    if (writer.writeTo === undefined) throw new RtmlError('RTML_E_BINDING', `repartition(): the exchange ${binding.sink.uri} cannot write to a given partition`);
     const marker: ExchangeMarker = { from: this.options.partitions?.[0] ?? 0, watermark: w === Infinity ? null : w };
-    for (let p = 0; p < partitions; p++) writer.writeTo(p, marker, Number.isFinite(w) ? w : 0);
+    for (let p = 0; p < binding.partitions; p++) writer.writeTo(p, marker, Number.isFinite(w) ? w : 0);
     this.markedWatermark = w;
     this.markedAt = now;
   }
@@ -635,8 +635,7 @@ export class TopologyRun implements OperatorHost {
       if (this.failure !== undefined) throw this.failure;
       const completed = this.lanes.every((l) => l.ended);
       if (completed) {
-        const exchange = this.options.exchange;
-        if (exchange?.side === 'send' && this.exchangeUser !== undefined) this.sendMarkers(exchange.partitions); // the end
+        if (exchange?.side === 'send' && this.exchangeUser !== undefined) this.sendMarkers(exchange); // the end
         for (const source of [...this.declared.values(), ...(this.exchangeSource ? [this.exchangeSource] : [])]) for (const s of [...source.subscribers]) s.complete();
         if (this.failure !== undefined) throw this.failure;
         // Everything was processed: once the outputs are written, the sources may commit to the end.
@@ -917,10 +916,12 @@ export class TopologyRun implements OperatorHost {
     const time = lane.times[index]!;
     const r = this.record;
     const source = lane.source;
+    let slot = lane.slot;
     if (source === this.exchangeSource) {
       const value = input.value as Partial<ExchangeMarker> & Partial<ExchangeRecord>;
       if (value?.watermark !== undefined) return this.receiveMarker(lane, value as ExchangeMarker);
       if (value?.at !== undefined && !this.exchangeProgress.take(value as ExchangeRecord)) return; // sent again after an upstream restart
+      slot = this.exchangeSlots[value?.from ?? -1] ?? lane.slot;
     }
     r.source = source.name;
     r.partition = lane.partition;
@@ -936,7 +937,6 @@ export class TopologyRun implements OperatorHost {
     } else {
       const subscribers = source.subscribers;
       for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(input.value);
-      const slot = source === this.exchangeSource ? (this.exchangeSlots[(input.value as ExchangeRecord).from] ?? lane.slot) : lane.slot;
       this.advanceWatermark(this.watermarks.observe(slot, time));
     }
     for (const entry of this.enrichedTables) entry.commit();

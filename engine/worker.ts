@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointFile } from './checkpoint.ts';
 import { errorMessage, RtmlError } from './errors.ts';
-import type { GroupMembership, SinkConnector, SourceConnector } from './io.ts';
+import type { GroupMembership } from './io.ts';
 import { runTopology, TopologyRun, type RunOptions, type RunStats } from './runtime.ts';
 import type { Topology } from './topology.ts';
 
@@ -32,6 +32,9 @@ export interface WorkerOptions extends RunOptions {
 /** How often an idle bounded worker asks whether the whole group is done. */
 const DRAINED_POLL_MS = 500;
 
+/** The repartition() exchange topic's two ends (GroupMembership.exchange). */
+type Exchange = Awaited<ReturnType<GroupMembership['exchange']>>;
+
 interface Task {
   readonly stop: AbortController;
   done: Promise<void>;
@@ -45,9 +48,10 @@ interface Task {
 function claimTask(dir: string): { held(): boolean } {
   const token = `${hostname()} ${process.pid} ${randomUUID()}`;
   const path = join(dir, 'owner');
+  const temp = `${path}.${token.replaceAll(' ', '-')}`;
   mkdirSync(dir, { recursive: true });
-  writeFileSync(`${path}.${token.replaceAll(' ', '-')}`, token);
-  renameSync(`${path}.${token.replaceAll(' ', '-')}`, path);
+  writeFileSync(temp, token);
+  renameSync(temp, path);
   return {
     held: () => {
       try {
@@ -80,20 +84,12 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
   // With repartition() a partition's task runs in two parts joined by the exchange topic: the part
   // before it reads the source partition, the part after it the exchange partition of that number.
   const repartition = new TopologyRun(topology, options).repartitionedBy();
-  let exchangeReady: (exchange: { source: SourceConnector; sink: SinkConnector; partitions: number } | undefined) => void = () => {};
-  const exchange = new Promise<{ source: SourceConnector; sink: SinkConnector; partitions: number } | undefined>((resolve) => (exchangeReady = resolve));
+  let exchangeReady: (exchange: Exchange | undefined) => void = () => {};
+  const exchange = new Promise<Exchange | undefined>((resolve) => (exchangeReady = resolve));
 
-  const runPart = async (partition: number, task: Task, signal: AbortSignal, part: 'upstream' | 'downstream' | undefined): Promise<void> => {
+  const runPart = async (partition: number, task: Task, signal: AbortSignal, part: 'upstream' | 'downstream' | undefined, ends: Exchange | undefined): Promise<void> => {
     const dir = join(options.checkpoint.dir, `partition-${partition}`, part ?? '');
     const what = `partition ${partition}${part ? ` (${part} of ${repartition})` : ''}`;
-    const ends = await exchange;
-    if (failure !== undefined) return; // setting up the group failed: the worker stops
-    // Bounded: a partition another worker finished before the group moved it has nothing left (and
-    // a fresh downstream task would wait for upstream ends that were all sent before).
-    if (!options.follow && (await membership.drained([partition]))) {
-      if (part !== 'downstream') log(`partition ${partition}: done already`);
-      return;
-    }
     log(`${what}: task starts ${existsSync(new CheckpointFile(dir, topology.name).path) ? 'from its checkpoint' : 'without a checkpoint'}`);
     const claim = claimTask(dir);
     // Fenced once the group said so, or once another worker has claimed the task (this one was
@@ -127,7 +123,17 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
     const signal = options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal;
     const task: Task = { stop, lost: false, done: Promise.resolve() };
     const parts = repartition === undefined ? [undefined] : (['upstream', 'downstream'] as const);
-    task.done = Promise.all(parts.map((part) => runPart(partition, task, signal, part))).then(() => {});
+    task.done = (async () => {
+      const ends = await exchange;
+      if (failure !== undefined) return; // setting up the group failed: the worker stops
+      // Bounded: a partition another worker finished before the group moved it has nothing left (and
+      // a fresh downstream task would wait for upstream ends that were all sent before).
+      if (!options.follow && (await membership.drained([partition]))) {
+        log(`partition ${partition}: done already`);
+        return;
+      }
+      await Promise.all(parts.map((part) => runPart(partition, task, signal, part, ends)));
+    })();
     tasks.set(partition, task);
     // A bounded task that ends leaves the map, so the worker knows when it has nothing left to do.
     void task.done.then(() => {

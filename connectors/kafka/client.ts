@@ -11,6 +11,11 @@ export function kafkaModule(): KafkaModule {
   return loaded;
 }
 
+/** A node-style call of the native client (callback `(err, value)`) as a promise. */
+export function call<T>(fn: (cb: (err: Kafka.LibrdKafkaError | null | undefined, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,7 +1,7 @@
 import type { LibrdKafkaError, TopicPartition, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import type { GroupListener } from '../../engine/io.ts';
-import { kafkaModule, type NativeConsumer } from './client.ts';
+import { call, kafkaModule, type NativeConsumer } from './client.ts';
 import type { KafkaUri } from './uri.ts';
 
 /** librdkafka's rebalance codes (LibrdKafkaError.code). */
@@ -121,10 +121,8 @@ export class KafkaGroupMember {
     return ends;
   }
 
-  private highOffset(topic: string, partition: number): Promise<number> {
-    return new Promise<number>((resolve, reject) =>
-      this.consumer.queryWatermarkOffsets(topic, partition, REQUEST_TIMEOUT_MS, (err, marks) => (err ? reject(err) : resolve(marks.highOffset))),
-    );
+  private async highOffset(topic: string, partition: number): Promise<number> {
+    return (await call<{ highOffset: number }>((cb) => this.consumer.queryWatermarkOffsets(topic, partition, REQUEST_TIMEOUT_MS, cb as never))).highOffset;
   }
 
   /**
@@ -169,9 +167,7 @@ export class KafkaGroupMember {
 
   /** Partitions of `topic` (0 when it does not exist). */
   private async partitionCount(topic: string): Promise<number> {
-    const metadata = await new Promise<{ topics: { name: string; partitions: { id: number }[] }[] }>((resolve, reject) =>
-      this.consumer.getMetadata({ topic, timeout: REQUEST_TIMEOUT_MS }, (err, data) => (err ? reject(err) : resolve(data as never))),
-    );
+    const metadata = await call<{ topics: { name: string; partitions: { id: number }[] }[] }>((cb) => this.consumer.getMetadata({ topic, timeout: REQUEST_TIMEOUT_MS }, cb as never));
     return metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
   }
 
@@ -204,9 +200,7 @@ export class KafkaGroupMember {
 
   /** The group's committed offsets of `topic`, by partition (-1 for none). */
   private async committedOffsets(topic: string, partitions: readonly number[]): Promise<number[]> {
-    const offsets = await new Promise<TopicPartitionOffset[]>((resolve, reject) =>
-      this.consumer.committed(partitions.map((partition) => ({ topic, partition })), REQUEST_TIMEOUT_MS, (err, found) => (err ? reject(err) : resolve(found))),
-    );
+    const offsets = await call<TopicPartitionOffset[]>((cb) => this.consumer.committed(partitions.map((partition) => ({ topic, partition })), REQUEST_TIMEOUT_MS, cb as never));
     const out: number[] = [];
     for (const p of partitions) out[p] = offsets.find((o) => o.partition === p)?.offset ?? -1;
     return out;

@@ -1,8 +1,8 @@
 import type { Type } from 'avsc';
-import type { ConsumerGlobalConfig, KafkaConsumer, LibrdKafkaError, Message } from '@confluentinc/kafka-javascript';
+import type { ConsumerGlobalConfig, KafkaConsumer, Message } from '@confluentinc/kafka-javascript';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import { InputRecord, type GroupListener, type GroupMembership, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
-import { kafkaModule, seconds, sleep, type NativeConsumer } from './client.ts';
+import { call, kafkaModule, seconds, sleep, type NativeConsumer } from './client.ts';
 import { KafkaGroupMember } from './group.ts';
 import { kafkaSink } from './sink.ts';
 import { parseKafkaUri, type KafkaUri } from './uri.ts';
@@ -84,10 +84,6 @@ const BUFFER_HIGH = 20_000;
 const REQUEST_TIMEOUT_MS = 5000;
 /** How long the first metadata request may take before the cluster counts as unreachable. */
 const CONNECT_TIMEOUT_MS = 2000;
-
-function call<T>(fn: (cb: (err: LibrdKafkaError | null | undefined, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
-}
 
 /**
  * The timestamp of a partition's newest message (at `high - 1`), NaN if it cannot be read. A
