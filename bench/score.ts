@@ -1,8 +1,9 @@
 /**
  * Scoring throughput: a 100-tree depth-6 model (20 features) inside a topology over 200k events,
  * score() micro-batched (maxBatch 256) against one model call per event (maxBatch 1), same
- * process, warm-up first; plus the whole fraud-style topology (update-mode window features, enrich,
- * score) from the embedded log. Prints one line.
+ * process, warm-up first. Events are generated in this process (no log, no windows, no feature
+ * store): this measures score() alone. The whole fraud topology from the embedded log is
+ * bench/fraud.ts. Prints one line.
  * Run: node --max-semi-space-size=64 --import tsx bench/score.ts [events]
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';

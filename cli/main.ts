@@ -49,6 +49,9 @@ program
   .option('--checkpoint-every <n>', 'also checkpoint every n events', positiveInt)
   .option('--schema-registry <url>', 'Confluent Schema Registry for Avro on kafka:// bindings: http(s)://[user:password@]host:port (default: local schema ids)')
   .option('--scale-out', "run as one of several workers in the Kafka source's consumer group: each partition is a task with its own state, checkpointed under --checkpoint-dir (shared by the workers) and handed over when the group moves it", false)
+  .option('--metrics-port <port>', 'serve Prometheus metrics (GET /metrics) and GET /health on this port while the run runs (0: any free port, printed)', nonNegativeInt)
+  .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
+  .option('--status-interval <duration>', 'print a status line to stderr this often, e.g. 30s, when stderr is not a terminal (default off)')
   .option('--no-progress', 'no progress bar')
   .action(lazy(async () => (await import('./run.ts')).runCommand));
 
@@ -64,8 +67,11 @@ program
   .option('--online <uri>', 'online feature store (default memory:)')
   .option('--offline <uri>', 'offline feature store (default pglite:data/pglite)')
   .option('--schema-registry <url>', 'Confluent Schema Registry for Avro on kafka:// bindings (default: local schema ids)')
+  .option('--metrics-port <port>', 'serve Prometheus metrics (GET /metrics) and GET /health on this port while the replay runs (0: any free port, printed)', nonNegativeInt)
+  .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
+  .option('--status-interval <duration>', 'print a status line to stderr this often when stderr is not a terminal (default off)')
   .option('--no-progress', 'no progress bar')
-  .action(async (topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean; online?: string; offline?: string; schemaRegistry?: string }) =>
+  .action(async (topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean; online?: string; offline?: string; schemaRegistry?: string; metricsPort?: number; metricsHost?: string; statusInterval?: string }) =>
     (await import('./run.ts')).runCommand(topology, { ...options, from: 'earliest', follow: false, range: { from: options.from, to: options.to } }),
   );
 

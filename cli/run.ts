@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { parseDuration } from '../engine/duration.ts';
 import { RtmlError } from '../engine/errors.ts';
 import type { LogPosition, SinkConnector, SourceConnector } from '../engine/io.ts';
-import { runTopology, type RunOptions, type RunStats } from '../engine/runtime.ts';
+import { runTopology, type RunOptions, type RunProgress, type RunStats } from '../engine/runtime.ts';
 import { runWorker } from '../engine/worker.ts';
 import { featureStore, type RtmlFeatureStore } from '../connectors/features/featureStore.ts';
 import { DEFAULT_OFFLINE, DEFAULT_ONLINE, offlineStoreFromUri, onlineStoreFromUri } from '../connectors/features/uri.ts';
@@ -11,6 +11,7 @@ import { sinkFromUri, sourceFromUri } from '../connectors/uri.ts';
 import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY } from '../models/registry/index.ts';
 import { registryModels } from '../models/registry/provider.ts';
 import { loadTopology } from './loadTopology.ts';
+import { startMetricsServer, type MetricsServer } from './metricsServer.ts';
 import { progressBar } from './progress.ts';
 
 export interface RunCommandOptions {
@@ -35,6 +36,11 @@ export interface RunCommandOptions {
   scaleOut?: boolean;
   /** Confluent Schema Registry URL: Avro on kafka:// bindings uses its schema ids instead of local ids. */
   schemaRegistry?: string;
+  /** Serve Prometheus metrics and a health check on this port while the run runs (0: any free port). */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Print a status line to stderr this often (a duration), when stderr is not a terminal. */
+  statusInterval?: string;
 }
 
 export function bindings<C>(pairs: string[], flag: string, make: (uri: string, flag: string) => C): Record<string, C> {
@@ -65,10 +71,28 @@ export function summaryLine(stats: RunStats): string {
   const n = (x: number) => x.toLocaleString('en-US');
   return (
     `rtml: ${stats.topology}: events in ${n(stats.in)}, processed ${n(stats.processed)}, late ${n(stats.late)}, ` +
-    `dead-lettered ${n(stats.deadLettered)}, results out ${n(stats.resultsOut)}, elapsed ${seconds(stats.elapsedMs)}, ` +
+    `dead-lettered ${n(stats.deadLettered)}, results out ${n(stats.resultsOut)}, ` +
+    // Results (not input events) materialize() could not take: shown only when there are some.
+    (stats.resultsDeadLettered > 0 ? `results dead-lettered ${n(stats.resultsDeadLettered)}, ` : '') +
+    `elapsed ${seconds(stats.elapsedMs)}, ` +
     `${n(Math.round(stats.eventsPerSecond))} events/s` +
     (stats.resumed ? ', resumed from a checkpoint' : '') +
-    (stats.checkpoints > 0 ? `, checkpoints ${n(stats.checkpoints)} (last ${n(stats.checkpointBytes)} bytes in ${stats.checkpointMs.toFixed(1)} ms)` : '')
+    (stats.checkpoints > 0 ? `, checkpoints ${n(stats.checkpoints)} (last ${n(stats.checkpointBytes)} bytes in ${stats.checkpointMs.toFixed(1)} ms)` : '') +
+    (stats.storeRetries > 0 ? `, store retries ${n(stats.storeRetries)}` : '') +
+    (stats.windowsCut > 0 ? `, ${n(stats.windowsCut)} window(s) cut by the range edges not emitted` : '')
+  );
+}
+
+/** The periodic status line of a long run (--status-interval): counts so far, watermark and its lag, store state. */
+export function statusLine(progress: RunProgress, storeUnavailable: boolean, now = Date.now()): string {
+  const { stats, watermark } = progress;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const w = Number.isFinite(watermark) ? `${new Date(watermark).toISOString()} (lag ${seconds(now - watermark)})` : watermark === Infinity ? 'end of input' : 'none yet';
+  return (
+    `rtml: ${stats.topology}: status: events in ${n(stats.in)}, processed ${n(stats.processed)}, late ${n(stats.late)}, ` +
+    `dead-lettered ${n(stats.deadLettered)}, results out ${n(stats.resultsOut)}, watermark ${w}, checkpoints ${n(stats.checkpoints)}` +
+    (stats.storeRetries > 0 ? `, store retries ${n(stats.storeRetries)}` : '') +
+    (storeUnavailable ? ', feature store unavailable (retrying)' : '')
   );
 }
 
@@ -120,7 +144,14 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   if (options.scaleOut && checkpoint === undefined) {
     throw new RtmlError('RTML_E_USAGE', '--scale-out needs --checkpoint-dir: a directory every worker shares, where each partition\'s state is handed over');
   }
+  const statusMs = options.statusInterval === undefined ? undefined : parseDuration(options.statusInterval, '--status-interval');
+  if (statusMs !== undefined && !(statusMs > 0)) throw new RtmlError('RTML_E_USAGE', `--status-interval ${options.statusInterval}: must be longer than 0`);
   const { topology, path } = await loadTopology(file);
+  let metrics: MetricsServer | undefined;
+  if (options.metricsPort !== undefined) {
+    metrics = await startMetricsServer(options.metricsPort, options.metricsHost ?? '127.0.0.1', topology.name);
+    process.stderr.write(`rtml: metrics on ${metrics.url}/metrics (health: ${metrics.url}/health)\n`);
+  }
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
@@ -129,12 +160,21 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   const features = extras.features ? extras.features(controller.signal) : featureStoreFor(options, controller.signal);
   const models = registryModels(options.registry ?? DEFAULT_REGISTRY, options.artifacts ?? DEFAULT_ARTIFACTS, (line) => process.stderr.write(`${line}\n`));
   let stats: RunStats;
+  // --status-interval: the latest progress, printed on a timer (so a run blocked on a store still reports).
+  let latest: RunProgress | undefined;
+  const status =
+    statusMs !== undefined && !process.stderr.isTTY
+      ? setInterval(() => latest && process.stderr.write(`${statusLine({ ...latest, stats: { ...latest.stats, storeRetries: features.stats.retries } }, features.stats.unavailable)}\n`), statusMs)
+      : undefined;
+  status?.unref();
   try {
     const run: RunOptions = {
       sources,
       sinks,
       from: range ? 'earliest' : (options.from as 'earliest' | 'latest'),
       range,
+      // replay / backfill: only windows wholly inside the range are emitted (not `run --from <time>`, a live start).
+      completeWindows: options.range !== undefined,
       follow: options.follow,
       signal: controller.signal,
       baseDir: dirname(path),
@@ -143,12 +183,19 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
       features,
       models,
       defaultSink: extras.defaultSink,
-      onProgress: (p) => bar.update(p),
+      onProgress: (p) => {
+        latest = p;
+        bar.update(p);
+      },
       warn: (m) => process.stderr.write(`rtml: ${m}\n`),
+      metrics: metrics?.registry,
     };
     stats = options.scaleOut && checkpoint ? await runWorker(topology, { ...run, checkpoint }) : await runTopology(topology, run);
   } finally {
+    clearInterval(status);
     bar.stop();
+    metrics?.stopping();
+    await metrics?.close();
     await models.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

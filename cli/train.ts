@@ -39,7 +39,7 @@ export interface TrainSummary {
 }
 
 /** ONNX Runtime must agree with the trained model this closely, or the file is not written. */
-const ONNX_TOLERANCE = 1e-5;
+const ONNX_TOLERANCE = 1e-6;
 
 export async function trainCommand(options: TrainOptions): Promise<TrainSummary> {
   if (!options.out.toLowerCase().endsWith('.onnx')) throw new RtmlError('RTML_E_USAGE', `--out ${options.out}: the model file name must end in .onnx`);

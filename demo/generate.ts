@@ -6,7 +6,7 @@
  * merchants in the last minute) to tell them apart. Arrival is a little out of order, and a few
  * events arrive very late. Seeded: the same flags, the same events.
  *
- *   node --import tsx demo/generate.ts --events 100000 --cards 500 --seed 1 [--labels labels.jsonl] > transactions.jsonl
+ *   node --import tsx demo/generate.ts --events 100000 --cards 500 --seed 1 [--fraud-rate 0.002] [--labels labels.jsonl] > transactions.jsonl
  *
  * Labels are `{ entity, time, txn_id, amount, is_fraud }` with `time` 1 ms before the transaction:
  * a training set joins each with the features as of just before it, as scoring sees them.
@@ -22,10 +22,13 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     start: { type: 'string', default: '1767225600000' }, // 2026-01-01T00:00:00Z
     labels: { type: 'string' },
+    // Chance that a payment starts a fraud burst on some card.
+    'fraud-rate': { type: 'string', default: '0.002' },
   },
 });
 const total = Number(values.events);
 const cards = Number(values.cards);
+const fraudRate = Number(values['fraud-rate']);
 const rand = mulberry32(Number(values.seed));
 const pick = (n: number) => Math.floor(rand() * n);
 const cents = (x: number) => Math.round(x * 100) / 100;
@@ -61,7 +64,7 @@ function emit(txn: Txn, id: number): void {
 
 for (let id = 0; id < total; id++) {
   now += pick(60); // ~33 events per second across all cards
-  if (rand() < 0.002) {
+  if (rand() < fraudRate) {
     // A fraud burst: 5-10 payments at new merchants, 3-12 s apart.
     const card = pick(cards);
     let at = now;

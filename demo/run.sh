@@ -2,8 +2,9 @@
 # The main demo: generate card transactions, append them to the embedded log, run the card-activity
 # topology over it (windowed features to a file and to the feature stores), look features up online
 # and export a point-in-time training set; then train a fraud model on per-card windowed features
-# and score every payment with it inside a topology, predictions streamed to the embedded log and
-# printed by a consumer as they arrive; last, the model answers HTTP requests (rtml serve). Feature
+# and score every payment with it inside a topology, predictions to the embedded log; the model
+# answers HTTP requests (rtml serve); last, live: new payments are appended while the fraud topology
+# follows the log, and a consumer prints each prediction as it arrives. Feature
 # stores: Redis and PostgreSQL when they are running on their usual local ports, else the embedded
 # defaults (in-process online store, PGlite).
 set -euo pipefail
@@ -98,3 +99,42 @@ const base = `http://127.0.0.1:${process.argv[1]}`;
 ' "$PORT"
 kill -INT "$SERVER"
 wait "$SERVER"
+
+LIVE_EVENTS=600
+echo "== live: rtml run topologies/fraud.ts --follow on log:$DATA/live; $LIVE_EVENTS new payments (some cards under attack)"
+echo "   appended in bursts; a consumer (rtml log cat --follow) prints the flagged predictions as they arrive"
+LAST_TS=$(tail -n 1 "$DATA/transactions.jsonl" | node -e 'process.stdin.on("data", (d) => console.log(JSON.parse(d).ts))')
+node --import tsx demo/generate.ts --events "$LIVE_EVENTS" --cards 40 --seed 1 --fraud-rate 0.05 --start $((LAST_TS + 3600000)) > "$DATA/live.jsonl"
+head -n 50 "$DATA/live.jsonl" | rtml produce "log:$DATA/live" --schema schemas/transaction.avsc --key card_id --partitions 4 > /dev/null
+node bin/rtml.mjs run topologies/fraud.ts --follow \
+  --source "transactions=log:$DATA/live" --sink "predictions=log:$DATA/live-predictions" \
+  --online "$ONLINE" --offline "$OFFLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --no-progress 2> "$DATA/live-run.log" &
+RUN=$!
+# The consumer follows the predictions topic and stops once every payment's prediction is in.
+node -e '
+const [uri, want] = [process.argv[1], Number(process.argv[2])];
+const cat = require("child_process").spawn(process.execPath, ["bin/rtml.mjs", "log", "cat", uri, "--follow"], { stdio: ["ignore", "pipe", "ignore"] });
+const started = Date.now();
+const giveUp = setTimeout(() => { console.error(`consumer: only ${seen} of ${want} predictions after 120 s`); process.exit(1); }, 120_000);
+let seen = 0, flagged = 0;
+require("readline").createInterface({ input: cat.stdout }).on("line", (line) => {
+  const p = JSON.parse(line).value;
+  seen++;
+  if (p.label === 1) {
+    flagged++;
+    const at = ((Date.now() - started) / 1000).toFixed(1).padStart(5);
+    console.log(`  +${at}s  ${p.card_id.padEnd(8)} ${p.merchant_id.padEnd(14)} ${p.amount.toFixed(2).padStart(7)}  score ${p.score.toFixed(3)}  FLAGGED (${p.model} ${p.version})`);
+  }
+  if (seen % 100 === 0 || seen === want) console.log(`  ... ${seen} predictions so far, ${flagged} flagged`);
+  if (seen === want) { clearTimeout(giveUp); cat.kill("SIGINT"); }
+});
+' "log:$DATA/live-predictions" "$LIVE_EVENTS" &
+CONSUMER=$!
+for start in $(seq 51 50 "$LIVE_EVENTS"); do
+  sleep 0.5
+  tail -n "+$start" "$DATA/live.jsonl" | head -n 50 | rtml produce "log:$DATA/live" --schema schemas/transaction.avsc --key card_id > /dev/null
+done
+wait "$CONSUMER"
+kill -INT "$RUN"
+wait "$RUN"
+grep -v "^rtml: features:" "$DATA/live-run.log" | tail -n 1

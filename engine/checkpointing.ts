@@ -2,7 +2,7 @@ import { CheckpointFile, type Checkpoint, type Stateful } from './checkpoint.ts'
 import { errorMessage, RtmlError } from './errors.ts';
 
 /** The counters a checkpoint carries, so a resumed run's summary covers the whole input. */
-const COUNTERS = ['in', 'processed', 'late', 'deadLettered', 'resultsOut', 'lateDropped', 'deadLettersUnbound'] as const;
+const COUNTERS = ['in', 'processed', 'late', 'deadLettered', 'resultsDeadLettered', 'resultsOut', 'lateDropped', 'deadLettersUnbound'] as const;
 type Counters = Record<(typeof COUNTERS)[number], number>;
 
 export interface CheckpointConfig {

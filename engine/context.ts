@@ -2,9 +2,11 @@ import type { Observable } from 'rxjs';
 import { RtmlError } from './errors.ts';
 import type { Stateful } from './checkpoint.ts';
 import type { FeatureTable } from './featureTable.ts';
-import type { FeatureView, FeatureWriter } from './features.ts';
+import type { FeatureLookup, FeatureView, FeatureWriter } from './features.ts';
 import type { ModelProvider } from './models.ts';
 import type { RecordKey } from './io.ts';
+import type { WindowEdges } from './rangeEdges.ts';
+import type { RunCounter } from './metrics.ts';
 
 /** What became of one input event; every event ends in exactly one (SEMANTICS.md, bad input). */
 export const Outcome = { Processed: 0, Late: 1, DeadLettered: 2 } as const;
@@ -26,6 +28,11 @@ export class RecordContext {
   value: unknown = undefined;
   raw: string | undefined = undefined;
   outcome: Outcome = Outcome.Processed;
+  /**
+   * The window result travelling downstream while aggregate() emits it, else undefined: a dead
+   * letter then is the result's, and leaves the outcome of the input event that fired it alone.
+   */
+  result: unknown = undefined;
 }
 
 /** Where an event an operator held back came from, for its dead letter. */
@@ -55,13 +62,32 @@ export interface OperatorHost {
   onWatermark(listener: (watermark: number) => void): void;
   /**
    * Routes the current record to the dead-letter output with `reason` — or, given `earlier`, an
-   * event an operator held back (a batch) and that was counted as processed when it went by.
+   * event an operator held back (a batch). Counts are per input event: the first letter for an
+   * event makes its outcome dead-lettered (whatever it was counted as so far), further letters for
+   * it (other branches) are written but change no count. While a window result travels downstream
+   * (RecordContext.result) the letter is the result's: see deadLetterResult.
    */
   deadLetter(reason: string, earlier?: EarlierRecord): void;
+  /**
+   * Routes a result an operator cannot take (materialize(): a window result without its view's
+   * fields) to the dead-letter output, marked `result: true`, with the coordinates of the input event
+   * that fired it (null when the end of input or an idle source did). Counted in
+   * `resultsDeadLettered`; the input event's outcome is not touched.
+   */
+  deadLetterResult(reason: string, result: unknown): void;
   /** The topology file's folder: relative paths in operator arguments are looked up there first. */
   readonly baseDir: string;
-  /** Calls `flush` after each burst of input and before each checkpoint (operators that batch). */
-  onBurstEnd(flush: () => void): void;
+  /**
+   * Calls `flush` after each burst of input and before each checkpoint (operators that batch), in
+   * the order registered: an operator registers after subscribing upstream, so what an upstream
+   * flush emits is in the downstream batch before that one flushes. The run waits for a promise.
+   */
+  onBurstEnd(flush: () => void | Promise<void>): void;
+  /**
+   * Work an operator still has after its input completed (emitting what it held back, after an
+   * asynchronous lookup): the run waits for it before it writes its outputs; a rejection fails it.
+   */
+  finishing(work: Promise<void>): void;
   /**
    * Declares that the chain being subscribed runs through an operator that holds events back
    * (score): event-time windows further down would see watermarks pass those events.
@@ -77,8 +103,18 @@ export interface OperatorHost {
   models(what: string): ModelProvider;
   /** A line for the run's report (stderr), such as what shadow models scored. */
   report(message: string): void;
+  /**
+   * The run's counter `rtml_<name>{topology, ...labelNames}` (engine/metrics.ts): a no-op when the
+   * run exports no metrics. Increment it per batch, not per event.
+   */
+  counter(name: string, help: string, labelNames: readonly string[]): RunCounter;
   /** The late side output named by a window's `late` option (undefined: count and drop). */
   lateOutput(sink: string | undefined, operatorId: string): LateOutput;
+  /**
+   * A ranged run's edges (rtml replay / backfill with --from/--to): windows they cut are not
+   * emitted (engine/rangeEdges.ts). Undefined otherwise.
+   */
+  windowEdges?(): WindowEdges | undefined;
   /** Where materialize() writes a view's rows (the run's feature store). */
   featureWriter(view: FeatureView): Pick<FeatureWriter, 'write'>;
   /**
@@ -86,6 +122,11 @@ export interface OperatorHost {
    * it as read, so it keeps rows; the view must then be materialised in the same topology.
    */
   featureTable(view: FeatureView, reader?: string): FeatureTable;
+  /**
+   * Reads a view's latest values from the run's online store (enrich() with `from: 'online'`), for
+   * a view another pipeline materialises; this topology must not materialise it.
+   */
+  featureLookup(view: FeatureView, reader: string): FeatureLookup;
   /** Where repartition() sends its events (see ExchangeSide). */
   exchange(operator: string): ExchangeSide;
 }

@@ -14,4 +14,4 @@ export { parseDuration, type Duration } from './duration.ts';
 export { RtmlError, ErrorCodes, type ErrorCode } from './errors.ts';
 export { runTopology, type RunOptions, type RunStats, type RunProgress } from './runtime.ts';
 export { InputRecord, type RecordKey, type SourceConnector, type SourceReader, type SourceOpenOptions, type SinkConnector, type SinkWriter } from './io.ts';
-export { featureView, materialize, type FeatureView, type FeatureViewSpec, type FeatureRow, type FeatureValue, type FeatureStore, type FeatureWriter } from './features.ts';
+export { featureView, materialize, type FeatureView, type FeatureViewSpec, type FeatureRow, type FeatureValue, type FeatureStore, type FeatureWriter, type FeatureSnapshot, type FeatureLookup } from './features.ts';

@@ -102,6 +102,12 @@ export interface SourceReader {
   whenReadable?(): Promise<void>;
   /** Progress of a bounded input in the source's own units (records or bytes). */
   progress(): { done: number; total: number } | undefined;
+  /**
+   * A range ending at an offset: per partition, the event time stamped on its last record in the
+   * range (+inf when the range reaches the partition's end), for the range's end edge
+   * (engine/rangeEdges.ts). Sources that cannot tell leave it out; the edge is then learnt as the run goes.
+   */
+  rangeEndTimes?(): Promise<ReadonlyMap<number, number>>;
   close(): Promise<void>;
 }
 

@@ -19,6 +19,8 @@ export interface ModelRouting {
   serving(entity: string): ScoringModel;
   /** Scored beside the serving version, results recorded, never returned. */
   readonly shadows: readonly ScoringModel[];
+  /** True when who serves depends on the entity (an A/B split): events then need a key. */
+  readonly split?: boolean;
 }
 
 export interface ModelHandle {

@@ -7,13 +7,17 @@ import { Outcome, RecordContext, withHost, type EarlierRecord, type ExchangeSide
 import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
 import { FeatureTable } from './featureTable.ts';
-import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from './features.ts';
+import type { FeatureLookup, FeatureRow, FeatureStore, FeatureView, FeatureWriter } from './features.ts';
 import type { ModelProvider } from './models.ts';
 import type { InputRecord, RecordKey, SinkConnector, SinkWriter, SourceConnector, SourceOpenOptions, SourceReader } from './io.ts';
 import { Lane, timeReader, type DeclaredSource } from './lanes.ts';
 import { callerLocation } from './location.ts';
+import { markShape, shapeOf } from './shape.ts';
 import { NAME_PATTERN, type SourceOptions, type Topology, type TopologyBuilder } from './topology.ts';
 import { WatermarkTracker } from './watermarks.ts';
+import { RangeEdges } from './rangeEdges.ts';
+import { RunMetrics, type RunCounter } from './metrics.ts';
+import type { Registry } from 'prom-client';
 
 export interface RunOptions {
   /** Source connectors by the topology's source names. */
@@ -29,6 +33,12 @@ export interface RunOptions {
   from?: 'earliest' | 'latest';
   /** Replay: a range of every source (bounded input); `from` alone (rtml run --from <time>) only sets where sources start. */
   range?: SourceOpenOptions['range'];
+  /**
+   * Replay and backfill: a window is emitted only when all the events that could fall in it lie
+   * inside `range`; windows cut by its edges are counted (RunStats.windowsCut), never emitted
+   * (engine/rangeEdges.ts). A run starts with no state then.
+   */
+  completeWindows?: boolean;
   /** Keep reading new input after the end (live); stop with `signal`. */
   follow?: boolean;
   signal?: AbortSignal;
@@ -43,6 +53,11 @@ export interface RunOptions {
   warn?: (message: string) => void;
   /** How often a live run polls idle sources, ms (default 20). */
   pollInterval?: number;
+  /**
+   * A prom-client registry to export the run's metrics into (engine/metrics.ts: events, watermark,
+   * checkpoints, feature store, models); none by default. Read at scrape time: no cost per event.
+   */
+  metrics?: Registry;
   /**
    * Checkpoints: state, watermarks and source and sink positions saved together into `dir` every
    * `intervalMs` (default 10 s, processing time) and/or every `everyEvents` events; a run resumes
@@ -124,9 +139,14 @@ export interface RunStats {
   processed: number;
   late: number;
   deadLettered: number;
+  /**
+   * Window results an operator could not take (materialize(): a result without its view's fields),
+   * dead-lettered as results (`result: true`): not input events, so not part of `in`.
+   */
+  resultsDeadLettered: number;
   /** Values written by the topology's sink(...) operators. */
   resultsOut: number;
-  /** Late events with no late sink bound, and dead letters with no dlq sink bound (counted in late / deadLettered). */
+  /** Late events with no late sink bound, and dead letters with no dlq sink bound (counted in late / deadLettered / resultsDeadLettered). */
   lateDropped: number;
   deadLettersUnbound: number;
   elapsedMs: number;
@@ -135,8 +155,12 @@ export interface RunStats {
   checkpoints: number;
   checkpointBytes: number;
   checkpointMs: number;
+  /** Feature store attempts retried while a store was unreachable (this process). */
+  storeRetries: number;
   /** True when this run resumed from a checkpoint. */
   resumed: boolean;
+  /** Ranged runs (completeWindows): windows (per key) cut by the range's edges and not emitted. */
+  windowsCut: number;
 }
 
 export interface RunProgress {
@@ -144,6 +168,8 @@ export interface RunProgress {
   /** Bounded inputs: done and total in the sources' units (records or bytes). */
   done: number;
   total: number | undefined;
+  /** The topology's watermark, epoch ms (-Infinity before the first event). */
+  watermark: number;
 }
 
 /** Sink writes are flushed once this many bytes are buffered. */
@@ -173,9 +199,23 @@ export class TopologyRun implements OperatorHost {
   private readonly watermarkListeners: ((w: number) => void)[] = [];
   private readonly operatorCounts = new Map<string, number>();
   private readonly watermarks: WatermarkTracker;
+  /** A ranged run's edges (options.completeWindows), when the range has one. */
+  private readonly edges: RangeEdges | undefined;
   private readonly lanes: Lane[] = [];
   private readonly subscriptions: Subscription[] = [];
   private dlq: SinkWriter | undefined;
+  /** The input event being dispatched, if any: a letter for it is counted when its dispatch ends. */
+  private inDispatch = false;
+  private dispatchSource = '';
+  private dispatchPartition = 0;
+  private dispatchOffset = 0;
+  /**
+   * Input events of the current burst that did not end as processed, by `source\0partition\0offset`,
+   * and events an operator that batches dead-lettered after their dispatch: how each is counted, so a
+   * later letter for it (another branch's batch) moves it to dead-lettered once at most. Cleared
+   * once the operators that batch have flushed (endBurst): no letter can then name those events.
+   */
+  private readonly settled = new Map<string, Outcome>();
   private readonly views = new Map<string, FeatureView>();
   private readonly tables = new Map<string, { table: FeatureTable; view: FeatureView; readers: string[] }>();
   private readonly states = new Map<string, { state: Stateful; signature: string }>();
@@ -184,7 +224,11 @@ export class TopologyRun implements OperatorHost {
   private sinks: Readonly<Record<string, SinkConnector>> = {};
   private checkpointer: Checkpointer | undefined;
   /** Operators that batch (score): flushed after each burst of input, and before checkpoints. */
-  private readonly burstEndHooks: (() => void)[] = [];
+  private readonly burstEndHooks: (() => void | Promise<void>)[] = [];
+  /** What operators still do after their input completed (see OperatorHost.finishing). */
+  private readonly finishingWork: Promise<void>[] = [];
+  /** Views enrich() reads from the online store: their readers, for start-up checks. */
+  private readonly lookups = new Map<string, string[]>();
   private readonly startHooks: (() => Promise<{ close(): Promise<void> }>)[] = [];
   /** Set while subscribing the chain below an operator that batches (see blockEventTimeOperators). */
   upstreamBarrier: string | undefined = undefined;
@@ -207,6 +251,9 @@ export class TopologyRun implements OperatorHost {
   private markedWatermark = -Infinity;
   private markedAt = 0;
   private readonly stats: RunStats;
+  /** Values written per sink(...) name (the metrics' results_out_total). */
+  private readonly sinkCounts = new Map<string, { n: number }>();
+  private readonly metrics: RunMetrics;
   private started = 0;
 
   constructor(
@@ -215,12 +262,15 @@ export class TopologyRun implements OperatorHost {
   ) {
     this.topology = definition.name;
     this.watermarks = new WatermarkTracker(options.clock ?? Date.now);
+    const edges = options.completeWindows && options.range ? new RangeEdges(options.range, (n) => (this.stats.windowsCut += n)) : undefined;
+    this.edges = edges?.active ? edges : undefined;
     this.stats = {
       topology: definition.name,
       in: 0,
       processed: 0,
       late: 0,
       deadLettered: 0,
+      resultsDeadLettered: 0,
       resultsOut: 0,
       lateDropped: 0,
       deadLettersUnbound: 0,
@@ -229,8 +279,23 @@ export class TopologyRun implements OperatorHost {
       checkpoints: 0,
       checkpointBytes: 0,
       checkpointMs: 0,
+      storeRetries: 0,
       resumed: false,
+      windowsCut: 0,
     };
+    const stats = this.stats;
+    this.metrics = new RunMetrics(options.metrics, {
+      topology: definition.name,
+      counts: () => ((stats.storeRetries = options.features?.stats?.retries ?? 0), stats),
+      resultsBySink: () => [...this.sinkCounts].map(([sink, c]) => [sink, c.n] as const),
+      watermark: () => this.watermarks.watermark,
+      live: options.follow ?? false,
+      featureStore: () => {
+        const store = options.features?.stats;
+        if (store === undefined && this.features === undefined) return undefined;
+        return { unavailable: store?.unavailable ?? false, pendingRows: this.features?.pending ?? 0 };
+      },
+    });
   }
 
   // ---- OperatorHost -------------------------------------------------------------------------
@@ -251,20 +316,52 @@ export class TopologyRun implements OperatorHost {
   }
 
   deadLetter(reason: string, earlier?: EarlierRecord): void {
-    const r = earlier ?? this.record;
-    if (earlier) {
-      // An event counted as processed when it went by (an operator that batches): recount it.
-      this.stats.processed--;
-      this.stats.deadLettered++;
-    } else this.record.outcome = Outcome.DeadLettered;
-    const letter = { reason, source: r.source, partition: r.partition, offset: r.offset, payload: earlier ? earlier.value : (this.record.raw ?? this.record.value) };
+    const record = this.record;
+    // Downstream of a window: the letter is the result's, the input event that fired it is not bad.
+    if (earlier === undefined && record.result !== undefined) return this.deadLetterResult(reason, record.result);
+    const r = earlier ?? record;
+    this.countDeadLettered(r.source, r.partition, r.offset);
+    const letter = { reason, source: r.source, partition: r.partition, offset: r.offset, payload: earlier ? earlier.value : (record.raw ?? record.value) };
+    this.writeLetter(letter, r.time, `${r.source} partition ${r.partition} offset ${r.offset}`);
+  }
+
+  deadLetterResult(reason: string, result: unknown): void {
+    const r = this.record;
+    this.stats.resultsDeadLettered++;
+    // Fired by the input event being dispatched, else by the end of input or an idle source.
+    const fired = this.inDispatch;
+    const letter = { reason, source: fired ? r.source : null, partition: fired ? r.partition : null, offset: fired ? r.offset : null, payload: result, result: true };
+    this.writeLetter(letter, r.time, fired ? `a result fired by ${r.source} partition ${r.partition} offset ${r.offset}` : 'a result fired by the end of input');
+  }
+
+  /**
+   * Counts the input event at source/partition/offset as dead-lettered, once: the event being
+   * dispatched takes that outcome when its dispatch ends; an earlier one (an operator that batches
+   * letters it after its dispatch) moves from what it was counted as, unless it already was.
+   */
+  private countDeadLettered(source: string, partition: number, offset: number): void {
+    if (this.inDispatch && offset === this.dispatchOffset && partition === this.dispatchPartition && source === this.dispatchSource) {
+      this.record.outcome = Outcome.DeadLettered;
+      return;
+    }
+    const id = `${source}\0${partition}\0${offset}`;
+    const was = this.settled.get(id) ?? Outcome.Processed;
+    if (was === Outcome.DeadLettered) return;
+    if (was === Outcome.Late) this.stats.late--;
+    else this.stats.processed--;
+    this.stats.deadLettered++;
+    this.settled.set(id, Outcome.DeadLettered);
+  }
+
+  /** Writes a dead letter to the dlq sink, or reports it (`what`: whose letter) when none is bound. */
+  private writeLetter(letter: object, time: number, what: string): void {
     if (this.dlq) {
-      this.dlq.write(letter, undefined, Number.isFinite(r.time) ? r.time : 0);
+      this.dlq.write(letter, undefined, Number.isFinite(time) ? time : 0);
       return;
     }
     this.stats.deadLettersUnbound++;
     if (this.stats.deadLettersUnbound <= SHOWN_DEAD_LETTERS) {
-      this.warn(`dead letter (bind --sink dlq=URI to keep them): ${r.source} partition ${r.partition} offset ${r.offset}: ${reason}`);
+      this.warn(`dead letter (bind --sink dlq=URI to keep them): ${what}: ${(letter as { reason: string }).reason}`);
     }
   }
 
@@ -281,16 +378,28 @@ export class TopologyRun implements OperatorHost {
     return this.options.models;
   }
 
+  counter(name: string, help: string, labelNames: readonly string[]): RunCounter {
+    return this.metrics.counter(name, help, labelNames);
+  }
+
   report(message: string): void {
     this.warn(message);
   }
 
-  onBurstEnd(flush: () => void): void {
+  onBurstEnd(flush: () => void | Promise<void>): void {
     this.burstEndHooks.push(flush);
+  }
+
+  finishing(work: Promise<void>): void {
+    this.finishingWork.push(work.catch((err: unknown) => this.fail(err)));
   }
 
   blockEventTimeOperators(operator: string): void {
     this.upstreamBarrier = operator;
+  }
+
+  windowEdges(): RangeEdges | undefined {
+    return this.edges;
   }
 
   lateOutput(sink: string | undefined, operatorId: string): LateOutput {
@@ -302,7 +411,8 @@ export class TopologyRun implements OperatorHost {
         this.lateHandles.set(sink, handle);
       }
       const bound = handle;
-      if (this.options.sinks[sink] !== undefined) {
+      // Bound, or bound by the default sink (backfill discards outputs by design: counted as late, no warning).
+      if (this.options.sinks[sink] !== undefined || this.options.defaultSink !== undefined) {
         return (event) => {
           if (r.outcome < Outcome.Late) r.outcome = Outcome.Late;
           bound.writer!.write(event, r.key, r.time);
@@ -330,15 +440,24 @@ export class TopologyRun implements OperatorHost {
   featureTable(view: FeatureView, reader?: string): FeatureTable {
     let entry = this.tables.get(view.name);
     if (!entry) {
-      entry = { table: new FeatureTable(), view, readers: [] };
+      entry = { table: new FeatureTable(view.ttl), view, readers: [] };
       this.tables.set(view.name, entry);
     }
     if (reader !== undefined && !entry.table.enriched) {
       entry.table.enriched = true;
+      const { table } = entry;
+      this.onWatermark((w) => table.advance(w));
       this.registerState(`${this.topology}/table-${view.name}`, entry.table, JSON.stringify({ entity: view.entity, time: view.time, features: view.features }));
     }
     if (reader !== undefined) entry.readers.push(reader);
     return entry.table;
+  }
+
+  featureLookup(view: FeatureView, reader: string): FeatureLookup {
+    const readers = this.lookups.get(view.name) ?? [];
+    readers.push(reader);
+    this.lookups.set(view.name, readers);
+    return (entities) => this.options.features!.read!(view, entities);
   }
 
   exchange(operator: string): ExchangeSide {
@@ -466,13 +585,18 @@ export class TopologyRun implements OperatorHost {
         const bound = handle;
         const r = this.record;
         const stats = this.stats;
+        let sinkCount = this.sinkCounts.get(name);
+        if (sinkCount === undefined) this.sinkCounts.set(name, (sinkCount = { n: 0 }));
+        const counted = sinkCount;
         return (upstream) =>
-          new Observable<T>((subscriber) =>
+          // Passes values on unchanged: a known shape (engine/shape.ts) stays known.
+          markShape(new Observable<T>((subscriber) =>
             upstream.subscribe({
               next: (value) => {
                 try {
                   bound.writer!.write(value, r.key, r.time);
                   stats.resultsOut++;
+                  counted.n++;
                 } catch (err) {
                   this.deadLetter(`sink '${name}' rejected ${JSON.stringify(value)?.slice(0, 200)}: ${errorMessage(err)}`);
                 }
@@ -481,7 +605,7 @@ export class TopologyRun implements OperatorHost {
               error: (err) => subscriber.error(err),
               complete: () => subscriber.complete(),
             }),
-          );
+          ), shapeOf(upstream));
       },
     };
   }
@@ -529,7 +653,7 @@ export class TopologyRun implements OperatorHost {
     if (this.failure !== undefined) throw this.failure;
     const { sources, defaultSink } = this.options;
     const sinks: Record<string, SinkConnector> = { ...this.options.sinks };
-    if (defaultSink) for (const name of this.sinkHandles.keys()) sinks[name] ??= defaultSink;
+    if (defaultSink) for (const name of [...this.sinkHandles.keys(), ...this.lateHandles.keys()]) sinks[name] ??= defaultSink;
     this.sinks = sinks;
     for (const name of this.declared.keys()) {
       if (!sources[name]) throw new RtmlError('RTML_E_BINDING', `source '${name}' is not bound: add --source ${name}=URI (${this.describeBindings()})`);
@@ -548,6 +672,14 @@ export class TopologyRun implements OperatorHost {
     for (const [name, { readers }] of this.tables) {
       if (readers.length > 0 && !this.views.has(name)) {
         throw new RtmlError('RTML_E_FEATURE_VIEW', `${readers[0]} reads feature view '${name}', which this topology does not materialize: add materialize(...) for it`);
+      }
+    }
+    for (const [name, readers] of this.lookups) {
+      if (this.views.has(name)) {
+        throw new RtmlError('RTML_E_FEATURE_VIEW', `${readers[0]} reads feature view '${name}' from the online store, but this topology materializes it: leave out from: 'online' (enrich() then reads the topology's own values, deterministically)`);
+      }
+      if (this.options.features?.read === undefined) {
+        throw new RtmlError('RTML_E_BINDING', `${readers[0]} reads feature view '${name}' from the online store, but this run has no feature store that can read it (rtml run --online URI)`);
       }
     }
     this.enrichedTables = [...this.tables.values()].filter((t) => t.table.enriched).map((t) => t.table);
@@ -570,6 +702,7 @@ export class TopologyRun implements OperatorHost {
 
   async run(): Promise<RunStats> {
     this.build();
+    if (this.edges) this.edges.outOfOrder = Math.max(0, ...[...this.declared.values()].map((d) => d.outOfOrder));
     const config = this.options.checkpoint;
     this.checkpointer = config && new Checkpointer(config, this.topology);
     const saved = this.checkpointer?.load(this.bindings(), this.states);
@@ -586,7 +719,8 @@ export class TopologyRun implements OperatorHost {
           if (handle) handle.writer = writer;
         }
       }
-      if (this.views.size > 0) {
+      // Opened for lookups too: closing the writer closes the stores.
+      if (this.views.size > 0 || this.lookups.size > 0) {
         this.features = await this.options.features!.open([...this.views.values()]);
         opened.push(this.features);
       }
@@ -613,6 +747,8 @@ export class TopologyRun implements OperatorHost {
         });
         opened.push(reader);
         const validate = source.schema !== undefined && !reader.decodesWithReaderSchema;
+        // A range ending at an offset: where each partition's range ends in event time (engine/rangeEdges.ts).
+        const rangeEnds = this.edges !== undefined ? await reader.rangeEndTimes?.() : undefined;
         const only = this.options.partitions;
         for (const partition of reader.partitions) {
           if (only !== undefined && !only.includes(partition)) continue;
@@ -622,6 +758,8 @@ export class TopologyRun implements OperatorHost {
             for (let p = 1; p < exchange.upstreamPartitions; p++) this.exchangeSlots.push(this.watermarks.addSlot(source.outOfOrder, source.idleTimeout));
           }
           const lane = new Lane(source, reader, partition, slot, validate);
+          const rangeEnd = rangeEnds?.get(partition);
+          if (rangeEnd !== undefined) this.edges!.rangeEnd(slot, rangeEnd);
           lane.lastOffset = startAfter?.get(partition);
           this.lanes.push(lane);
         }
@@ -631,12 +769,14 @@ export class TopologyRun implements OperatorHost {
         this.stats.resumed = true;
       }
       this.started = performance.now();
+      this.metrics.start();
       await this.loop();
       if (this.failure !== undefined) throw this.failure;
       const completed = this.lanes.every((l) => l.ended);
       if (completed) {
         if (exchange?.side === 'send' && this.exchangeUser !== undefined) this.sendMarkers(exchange); // the end
         for (const source of [...this.declared.values(), ...(this.exchangeSource ? [this.exchangeSource] : [])]) for (const s of [...source.subscribers]) s.complete();
+        await Promise.all(this.finishingWork);
         if (this.failure !== undefined) throw this.failure;
         // Everything was processed: once the outputs are written, the sources may commit to the end.
         await this.flushOutputs();
@@ -648,6 +788,7 @@ export class TopologyRun implements OperatorHost {
         await this.takeCheckpoint();
       }
     } finally {
+      this.metrics.stop();
       for (const sub of this.subscriptions) sub.unsubscribe();
       const closing = await Promise.allSettled(opened.map((o) => o.close()));
       const failed = closing.find((c): c is PromiseRejectedResult => c.status === 'rejected');
@@ -698,7 +839,7 @@ export class TopologyRun implements OperatorHost {
   }
 
   private async takeCheckpoint(): Promise<void> {
-    for (const flush of this.burstEndHooks) flush();
+    await this.endBurst();
     const { bytes, ms } = await this.checkpointer!.take({
       bindings: this.bindings(),
       states: this.states,
@@ -711,6 +852,7 @@ export class TopologyRun implements OperatorHost {
     this.stats.checkpoints++;
     this.stats.checkpointBytes = bytes;
     this.stats.checkpointMs = ms;
+    this.metrics.checkpointTaken(ms);
     await this.commitSources();
   }
 
@@ -740,6 +882,7 @@ export class TopologyRun implements OperatorHost {
     const elapsedMs = this.started ? performance.now() - this.started : 0;
     this.stats.elapsedMs = elapsedMs;
     this.stats.eventsPerSecond = elapsedMs > 0 ? (this.stats.in * 1000) / elapsedMs : 0;
+    this.stats.storeRetries = this.options.features?.stats?.retries ?? 0;
     return { ...this.stats };
   }
 
@@ -779,7 +922,7 @@ export class TopologyRun implements OperatorHost {
       if (follow) for (const lane of lanes) if (!lane.ended && !lane.hasRecords && lane.retryAt > now) watch(lane.reader);
       if (hasIdleTimeouts) this.advanceWatermark(this.watermarks.checkIdle());
       const dispatched = lanes.length === 1 ? this.drainOne(lanes[0]!) : this.drainMerged(follow);
-      for (const flush of this.burstEndHooks) flush();
+      await this.endBurst();
       if (lanes.every((l) => l.ended)) break;
       await this.flushSinks(follow);
       if (this.checkpointer?.due(this.stats.in) && !this.options.fenced?.()) await this.takeCheckpoint();
@@ -810,6 +953,18 @@ export class TopologyRun implements OperatorHost {
     this.options.onProgress?.(this.progress());
   }
 
+  /** Flushes the operators that batch, upstream first (see OperatorHost.onBurstEnd). */
+  private async endBurst(): Promise<void> {
+    for (const flush of this.burstEndHooks) {
+      try {
+        await flush();
+      } catch (err) {
+        this.fail(err);
+      }
+    }
+    this.settled.clear(); // every event of the burst is settled (see countDeadLettered)
+  }
+
   private progress(): RunProgress {
     let done = 0;
     let total: number | undefined;
@@ -820,7 +975,7 @@ export class TopologyRun implements OperatorHost {
         total = (total ?? 0) + p.total;
       }
     }
-    return { stats: this.snapshot(), done, total };
+    return { stats: this.snapshot(), done, total, watermark: this.watermarks.watermark };
   }
 
   private async refill(lane: Lane, batchSize: number, pollInterval: number): Promise<void> {
@@ -840,6 +995,7 @@ export class TopologyRun implements OperatorHost {
       lane.retryAt = Date.now() + pollInterval;
     } else {
       lane.load(batch);
+      this.edges?.loaded(lane.slot, lane.times, batch.length);
     }
   }
 
@@ -931,18 +1087,30 @@ export class TopologyRun implements OperatorHost {
     r.key = undefined;
     r.time = time;
     r.outcome = Outcome.Processed;
+    r.result = undefined;
     this.stats.in++;
+    this.inDispatch = true;
+    this.dispatchSource = source.name;
+    this.dispatchPartition = lane.partition;
+    this.dispatchOffset = input.offset;
     if (time !== time) {
       this.deadLetter(lane.reasons.get(index)!);
     } else {
       const subscribers = source.subscribers;
       for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(input.value);
+      if (this.edges !== undefined) this.edges.dispatched(lane.slot, time);
       this.advanceWatermark(this.watermarks.observe(slot, time));
     }
+    this.inDispatch = false;
     for (const entry of this.enrichedTables) entry.commit();
+    // Each input event is counted once, in exactly one outcome (SEMANTICS.md, bad input).
     if (r.outcome === Outcome.Processed) this.stats.processed++;
-    else if (r.outcome === Outcome.Late) this.stats.late++;
-    else this.stats.deadLettered++;
+    else {
+      if (r.outcome === Outcome.Late) this.stats.late++;
+      else this.stats.deadLettered++;
+      // An operator that batches may still letter it in this burst: it must know it is not processed.
+      if (this.burstEndHooks.length > 0) this.settled.set(`${source.name}\0${lane.partition}\0${input.offset}`, r.outcome);
+    }
   }
 
   private advanceWatermark(moved: boolean): void {

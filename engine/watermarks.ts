@@ -103,16 +103,21 @@ export class WatermarkTracker implements Stateful {
 
   private recompute(): boolean {
     let min = Infinity;
+    let idle = false;
     let idleMax = -Infinity;
     for (let i = 0; i < this.maxTime.length; i++) {
       const w = this.maxTime[i]! - this.outOfOrder[i]!;
       if (!this.excluded[i]) {
-        if (w < min) min = w;
-      } else if (!this.finished[i] && w > idleMax) idleMax = w;
+        if (min === Infinity || w > min) min = w;
+      } else if (!this.finished[i]) {
+        idle = true;
+        if (w > idleMax) idleMax = w;
+      }
     }
     // Every unfinished slot idle: the whole input is quiet, so what is due up to the most advanced
-    // slot fires. Every slot finished: +inf.
-    if (min === Infinity && idleMax > -Infinity) min = idleMax;
+    // slot fires (nothing when none has seen an event yet: the watermark stays). Only when every
+    // slot is finished (bounded input at its end) does it become +inf.
+    if (min === Infinity && idle) min = idleMax;
     this.min = min;
     if (min > this.current) {
       this.current = min;

@@ -204,6 +204,7 @@ function sumStats(topology: string, runs: readonly RunStats[]): RunStats {
     processed: sum((s) => s.processed),
     late: sum((s) => s.late),
     deadLettered: sum((s) => s.deadLettered),
+    resultsDeadLettered: sum((s) => s.resultsDeadLettered),
     resultsOut: sum((s) => s.resultsOut),
     lateDropped: sum((s) => s.lateDropped),
     deadLettersUnbound: sum((s) => s.deadLettersUnbound),
@@ -212,6 +213,9 @@ function sumStats(topology: string, runs: readonly RunStats[]): RunStats {
     checkpoints: sum((s) => s.checkpoints),
     checkpointBytes: last?.checkpointBytes ?? 0,
     checkpointMs: last?.checkpointMs ?? 0,
+    // The tasks share the worker's feature store: its count, not a sum.
+    storeRetries: Math.max(0, ...runs.map((s) => s.storeRetries)),
     resumed: runs.some((s) => s.resumed),
+    windowsCut: sum((s) => s.windowsCut),
   };
 }

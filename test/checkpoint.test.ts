@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { aggregate, count, defineTopology, keyBy, session, sum, tumbling, window } from '../engine/index.ts';
+import { aggregate, count, defineTopology, distinct, hopping, keyBy, session, sum, tumbling, window } from '../engine/index.ts';
 import { runTopology, type RunOptions } from '../engine/runtime.ts';
 import { memorySink, memorySource } from './support/memory.ts';
 import { ev, rows } from './support/run.ts';
@@ -87,5 +87,41 @@ describe('checkpoints', () => {
     assert.ok(stats.checkpoints >= 3);
     assert.ok(stats.checkpointBytes > 0);
     assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('expired window state is not checkpointed: over a long stream with a bounded number of open windows, checkpoints stay the same size', async () => {
+    // 100 cards, one event each per second of event time (10 ms apart overall): at any time each
+    // card has one tumbling window (plus one kept for lateness), four hopping windows and one
+    // session open, whatever the length of the stream.
+    const windowed = defineTopology('ckpt-flat', ({ source, sink }) => {
+      const keyed = source('events', { time: 't' }).pipe(keyBy('k'));
+      return [
+        keyed.pipe(window(tumbling('1s'), { lateness: '500ms' }), aggregate({ n: count(), s: sum('v'), d: distinct('v') }), sink('out')),
+        keyed.pipe(window(hopping('2s', '500ms')), aggregate({ n: count(), d: distinct('v') }), sink('out')),
+        keyed.pipe(window(session('300ms')), aggregate({ n: count() }), sink('out')),
+      ];
+    });
+    const events = (n: number) => Array.from({ length: n }, (_, i) => ev(`k${i % 100}`, i * 10, i % 7));
+    /** Size of the last checkpoint of a bounded run over `n` events, checkpointing every 10k (taken after exactly 10k, 20k, … events). */
+    async function lastCheckpoint(n: number): Promise<{ bytes: number; checkpoints: number; results: number }> {
+      const dir = mkdtempSync(join(tmpdir(), 'rtml-ckpt-flat-'));
+      const out = memorySink();
+      const stats = await runTopology(windowed, {
+        sources: { events: memorySource([events(n)]) },
+        sinks: { out: out.connector },
+        batchSize: 1000,
+        checkpoint: { dir, everyEvents: 10_000, intervalMs: 3_600_000 },
+      });
+      assert.equal(stats.in, n);
+      return { bytes: stats.checkpointBytes, checkpoints: stats.checkpoints, results: out.values.length };
+    }
+    const short = await lastCheckpoint(10_000);
+    const long = await lastCheckpoint(100_000);
+    assert.equal(short.checkpoints, 1);
+    assert.equal(long.checkpoints, 10);
+    assert.ok(long.results > 9 * short.results, 'the long run fired windows all along');
+    assert.ok(short.bytes > 0);
+    // Ten times the input, the same open windows: the checkpoint must not grow with the stream.
+    assert.ok(long.bytes < short.bytes * 1.5, `checkpoint after 10k events ${short.bytes} bytes, after 100k ${long.bytes} bytes`);
   });
 });

@@ -72,7 +72,7 @@ describe('feature writer', () => {
     assert.equal(writer.pending, 0);
     assert.equal(offline.written.length, 3);
     assert.deepEqual(await online.get(view.name, ['a', 'b']), [{ time: 2, values: { n: 2 } }, { time: 1, values: { n: 5 } }]);
-    assert.deepEqual({ ...store.stats }, { rowsWritten: 3, retries: 0, lastError: undefined });
+    assert.deepEqual({ ...store.stats }, { rowsWritten: 3, retries: 0, lastError: undefined, unavailable: false });
     await writer.flush(); // nothing buffered: no writes
     assert.equal(offline.writes, 1);
     const other = featureView({ name: 'not_opened', features: ['n'] });
@@ -91,10 +91,11 @@ describe('feature writer', () => {
     await sleep(5);
     writer.write(view, row('b', 1, 1)); // while the first flush retries
     assert.equal(writer.pending, 2);
+    assert.equal(store.stats.unavailable, true, 'unavailable while retrying');
     await flushed;
     assert.equal(writer.pending, 1);
     assert.equal(offline.writes, 1, 'the offline write succeeded once and is not repeated while online retries');
-    assert.deepEqual({ ...store.stats }, { rowsWritten: 1, retries: 3, lastError: 'flaky-online: ECONNREFUSED' });
+    assert.deepEqual({ ...store.stats }, { rowsWritten: 1, retries: 3, lastError: 'flaky-online: ECONNREFUSED', unavailable: false });
     assert.equal(lines.length, 2);
     assert.equal(lines[0], 'rtml: feature store flaky-online unreachable (ECONNREFUSED); retrying in 0.0s');
     assert.match(lines[1]!, /^rtml: feature store flaky-online reachable again after 3 retries \(\d+\.\ds\)$/);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import {
   modelsAbCommand,
@@ -9,6 +11,8 @@ import {
   modelsRoutingCommand,
   modelsShadowCommand,
 } from '../cli/models.ts';
+import { openRegistry } from '../models/registry/open.ts';
+import { rtml } from './support/cli.ts';
 import { POSTGRES_URI, tempDir } from './support/features.ts';
 import { cleanModels, uniqueModel, writeModel } from './support/registry.ts';
 
@@ -82,6 +86,39 @@ describe('rtml models commands', () => {
       assert.equal(await stdout(() => modelsRoutingCommand('fraud', embedded)), 'fraud: production v1 (revision 1)\n');
     } finally {
       dir.remove();
+    }
+  });
+
+  it('refuses a second process on a PGlite registry in use (its changes would be lost), and takes over a stale lock', async () => {
+    const dir = tempDir('registry-cli-pglite-lock');
+    const uri = `pglite:${dir.dir}`;
+    const artifacts = `${dir.dir}-models`;
+    const registry = openRegistry(uri, artifacts);
+    try {
+      // This process holds the data dir open, as `rtml run --follow --registry pglite:…` does.
+      await registry.register('fraud', writeModel(files.dir, 'l1.onnx', { seed: 7 }), { stage: 'production' });
+      await registry.register('fraud', writeModel(files.dir, 'l2.onnx', { seed: 8 }));
+      const refused = await rtml(['models', 'promote', 'fraud', '2', '--stage', 'production', '--registry', uri, '--artifacts', artifacts]);
+      assert.notEqual(refused.code, 0, refused.stdout);
+      const reason = `registry ${uri} is in use by pid ${process.pid} (`;
+      assert.ok(refused.stderr.includes(reason), refused.stderr);
+      assert.match(refused.stderr, /\); PGlite serves one process — use a postgres:\/\/ registry for live changes from another process/);
+      assert.equal((await registry.routing('fraud')).production, 1);
+    } finally {
+      await registry.close();
+    }
+    assert.ok(!existsSync(`${dir.dir}.lock`), 'released on close');
+    try {
+      // A lock left by a process that is gone is stale: taken over.
+      const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+      writeFileSync(`${dir.dir}.lock`, `${gone}\nrtml run crashed.ts\n`);
+      const promoted = await rtml(['models', 'promote', 'fraud', '2', '--stage', 'production', '--registry', uri, '--artifacts', artifacts]);
+      assert.equal(promoted.code, 0, promoted.stderr);
+      assert.match(promoted.stdout, /fraud: production v1 → v2/);
+      assert.ok(!existsSync(`${dir.dir}.lock`), 'released when the command exits');
+    } finally {
+      dir.remove();
+      rmSync(artifacts, { recursive: true, force: true });
     }
   });
 });

@@ -148,7 +148,10 @@ describe('model registry: versions (Postgres)', () => {
       code: 'RTML_E_REGISTRY',
       message: /takes features \[amount, count, mean, hour\] but '.*' v1 takes \[amount, count, mean\]; .*--feature-change/,
     });
+    // A refused registration leaves no artifact behind.
+    assert.ok(!readdirSync(artifacts).includes(`${sha(readFileSync(wider))}.onnx`), 'no orphan artifact for the refused model');
     const r = await registry.register(name, wider, { featureChange: 'hour of day added' });
+    assert.ok(readdirSync(artifacts).includes(`${sha(readFileSync(wider))}.onnx`));
     assert.equal(r.version.version, 2);
     assert.equal(r.version.featureChange, 'hour of day added');
     const same = await registry.register(name, writeModel(files.dir, 'f3.onnx', { seed: 2, features: ['amount', 'count', 'mean', 'hour'] }), { featureChange: 'ignored' });

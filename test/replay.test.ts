@@ -61,11 +61,15 @@ describe('replay', () => {
     for (let i = 0; i < 100; i++) log.append(null, 1_000 * i, 0, Buffer.from(JSON.stringify({ card_id: 'c', amount: 1, ts: 1_000 * i })), i % 2);
     log.close();
     const out = join(dir, 'ranged.jsonl');
-    const byOffset = rtml(['replay', join(dir, 'topo.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${out}`, '--from', '10', '--to', '19']);
+    const byOffset = rtml(['replay', join(dir, 'topo.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${out}`, '--from', '10', '--to', '39']);
     assert.equal(byOffset.code, 0, byOffset.stderr);
-    assert.match(byOffset.stderr, /events in 20, processed 20/);
-    // Partition 0 holds even seconds, partition 1 odd ones: offsets 10..19 are seconds 20..39.
-    assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).n), [10, 10]);
+    assert.match(byOffset.stderr, /events in 60, processed 60/);
+    // Partition 0 holds even seconds, partition 1 odd ones: offsets 10..39 are seconds 20..79. Only the
+    // windows no record outside the range can reach are emitted: records before it may be stamped up to
+    // outOfOrder (2 s) after each partition's first (21 s), records after it up to outOfOrder before
+    // each partition's last (78 s), and a window takes late events for 5 s: [30 s, 40 s) .. [60 s, 70 s).
+    assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n').map((l) => [JSON.parse(l).window_start, JSON.parse(l).n]), [[30_000, 10], [40_000, 10], [50_000, 10], [60_000, 10]]);
+    assert.match(byOffset.stderr, /, 2 window\(s\) cut by the range edges not emitted/);
     const byTime = rtml(['replay', join(dir, 'topo.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${out}`, '--from', 't:50000', '--to', new Date(64_000).toISOString()]);
     assert.equal(byTime.code, 0, byTime.stderr);
     assert.match(byTime.stderr, /events in 15, processed 15/);

@@ -8,7 +8,7 @@ import { InputRecord, type SourceConnector } from '../engine/io.ts';
 import type { ModelProvider } from '../engine/models.ts';
 import { defineTopology, keyBy, score } from '../engine/index.ts';
 import { runTopology } from '../engine/runtime.ts';
-import { openRegistry } from '../models/registry/index.ts';
+import { choose, openRegistry, type Routing } from '../models/registry/index.ts';
 import { POSTGRES_URI } from './support/features.ts';
 import { memorySink, memorySource } from './support/memory.ts';
 import { cleanModels, uniqueModel, writeModel } from './support/registry.ts';
@@ -109,5 +109,66 @@ describe("score('registry:…')", () => {
     await provider.close();
     assert.ok(out.json().every((r) => r.version === 'v1'));
     assert.match(warnings.join('\n'), /shadow MODEL v2 scored 100 event\(s\), its label differed on \d+/);
+  });
+  it('picks up a rollback under load: every event scored once, by v2 then v1 from one point on', async (t) => {
+    const { name, registry, provider, logs } = await setUp(t);
+    await registry.promote(name, 2, 'production');
+    const { rows } = await live(provider, async () => {
+      await new Promise((r) => setTimeout(r, 250));
+      await registry.rollback(name);
+    });
+    assert.deepEqual(rows.map((r) => r.id), Array.from({ length: 1500 }, (_, i) => i));
+    const versions = rows.map((r) => r.version);
+    const firstV1 = versions.indexOf('v1');
+    assert.ok(firstV1 > 0, 'some events were scored by v2 before the rollback');
+    assert.ok(versions.slice(0, firstV1).every((v) => v === 'v2'));
+    assert.ok(versions.slice(firstV1).every((v) => v === 'v1'), 'after the swap, only v1');
+    assert.match(logs.join('\n'), new RegExp(`model ${name}: now serving revision \\d+ \\(production v1\\)`));
+  });
+
+  it('picks up an A/B split started under load: every event scored once, each card by its bucket from one point on', async (t) => {
+    const { name, registry, provider } = await setUp(t);
+    let split: Routing | undefined;
+    const { rows } = await live(provider, async () => {
+      await new Promise((r) => setTimeout(r, 250));
+      split = (await registry.ab(name, [{ version: 1, percent: 50 }, { version: 2, percent: 50 }])).routing;
+    });
+    assert.deepEqual(rows.map((r) => r.id), Array.from({ length: 1500 }, (_, i) => i));
+    const versions = rows.map((r) => r.version);
+    const firstV2 = versions.indexOf('v2');
+    assert.ok(firstV2 > 0, 'some events were scored before the split');
+    assert.ok(versions.slice(0, firstV2).every((v) => v === 'v1'));
+    // From the swap on, each card is served by the version of its bucket (and both buckets occur).
+    const after = rows.slice(firstV2);
+    assert.ok(after.every((r) => r.version === `v${choose(split!, r.card as string)}`), 'after the swap, every card by its bucket');
+    assert.deepEqual([...new Set(after.map((r) => r.version))].sort(), ['v1', 'v2']);
+  });
+
+  it('two score() operators on the same registry model load each version once', async (t) => {
+    const name = uniqueModel('shared');
+    cleanModels(t, name);
+    const dir = mkdtempSync(join(tmpdir(), 'rtml-score-registry-'));
+    const artifacts = join(dir, 'artifacts');
+    const registry = openRegistry(POSTGRES_URI, artifacts);
+    t.after(() => registry.close());
+    await registry.register(name, writeModel(dir, 'a.onnx', { seed: 1 }), { stage: 'production' });
+    const loads: string[] = [];
+    const models = registryModels(POSTGRES_URI, artifacts, () => {}, { onLoad: (n, v) => loads.push(`${n} v${v}`) });
+    const provider = { open: (_: string, features: readonly string[]) => models.open(name, features) };
+    const twice = defineTopology('registry-twice', ({ source, sink }) =>
+      source('events', { time: 't' }).pipe(
+        keyBy('card'),
+        score('registry:MODEL', { features: ['x0', 'x1', 'x2'] }),
+        score('registry:MODEL', { features: ['x0', 'x1', 'x2'], output: 'again' }),
+        sink('out'),
+      ),
+    );
+    const out = memorySink();
+    const events = Array.from({ length: 50 }, (_, i) => ({ id: i, card: `c${i % 9}`, t: i, x0: (i % 7) / 7, x1: (i % 5) / 5, x2: (i % 3) / 3 }));
+    await runTopology(twice, { sources: { events: memorySource([events]) }, sinks: { out: out.connector }, models: provider });
+    await models.close();
+    assert.deepEqual(loads, [`${name} v1`]);
+    assert.equal(out.json().length, 50);
+    assert.ok(out.json().every((r) => r.score === r.again && r.version === 'v1'));
   });
 });

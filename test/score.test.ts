@@ -3,8 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { map } from 'rxjs';
 import { aggregate, count, defineTopology, keyBy, score, tumbling, window } from '../engine/index.ts';
 import type { ModelProvider } from '../engine/models.ts';
+import { loadedFileModels } from '../engine/operators/score.ts';
 import { runTopology } from '../engine/runtime.ts';
 import { predictProbability, trainGbdt } from '../models/gbdt.ts';
 import { gbdtToOnnx } from '../models/onnxExport.ts';
@@ -70,7 +72,7 @@ describe('score()', () => {
     const windowAfter = defineTopology('w', ({ source, sink }) =>
       source('events', { time: 't' }).pipe(keyBy('k'), score(modelPath, { features: ['x0', 'x1', 'x2', 'x3'] }), window(tumbling(10)), aggregate({ n: count() }), sink('out')),
     );
-    await assert.rejects(runTopology(windowAfter, { sources: { events: memorySource([events]) }, sinks: { out: memorySink().connector } }), /window\(\) at .* cannot follow score\(.*put windows before score\(\)/);
+    await assert.rejects(runTopology(windowAfter, { sources: { events: memorySource([events]) }, sinks: { out: memorySink().connector } }), /window\(\) at .* cannot follow score\(.*put windows before it/);
     const start = (features: string[], path = modelPath) =>
       runTopology(defineTopology('s', ({ source, sink }) => source('events', { time: 't' }).pipe(score(path, { features }), sink('out'))), { sources: { events: memorySource([events]) }, sinks: { out: memorySink().connector } });
     await assert.rejects(start(['x0', 'x1', 'x2']), /takes 4 feature\(s\) \[x0, x1, x2, x3\], but 3 are declared/);
@@ -80,23 +82,112 @@ describe('score()', () => {
     await assert.rejects(start(['x0', 'x1', 'x2', 'x3'], corrupt), /bad\.onnx/);
   });
 
-  it('a model that fails at run time dead-letters the events of its batch and the run goes on', async () => {
-    let calls = 0;
-    const flaky: ModelProvider = {
+  it('a model that fails at run time on some rows dead-letters only those rows, as scoring one by one does, and the run goes on', async () => {
+    // The model fails whenever a row of its call has x0 = 99: a batch holding such a row fails as a
+    // whole, and is rescored row by row so that only that row is dead-lettered.
+    const picky: ModelProvider = {
       async open() {
-        const model = { version: 'v9', featureCount: 4, score: (_v: Float32Array, rows: number) => (++calls === 2 ? (() => { throw new Error('ORT exploded'); })() : new Float32Array(rows).fill(0.7)) };
+        const model = {
+          version: 'v9',
+          featureCount: 4,
+          score: (v: Float32Array, rows: number) => {
+            for (let i = 0; i < rows; i++) if (v[i * 4] === 99) throw new Error(`ORT exploded on row ${i}`);
+            return Float32Array.from({ length: rows }, (_, i) => (v[i * 4 + 1]! > 0 ? 0.7 : 0.2));
+          },
+        };
         return { current: () => ({ serving: () => model, shadows: [] }), close: async () => {} };
       },
     };
-    const t = defineTopology('flaky', ({ source, sink }) => source('events', { time: 't' }).pipe(keyBy('k'), score('registry:m', { features: ['x0', 'x1', 'x2', 'x3'], maxBatch: 10 }), sink('out')));
+    const input = events.slice(0, 30).map((e) => ({ ...e, x2: e.x2 ?? 0, x0: e.id === 5 || e.id === 23 ? 99 : e.x0 }));
+    const runWith = async (maxBatch: number) => {
+      const t = defineTopology('picky', ({ source, sink }) => source('events', { time: 't' }).pipe(keyBy('k'), score('registry:m', { features: ['x0', 'x1', 'x2', 'x3'], maxBatch }), sink('out')));
+      const out = memorySink();
+      const dlq = memorySink();
+      const stats = await runTopology(t, { sources: { events: memorySource([input]) }, sinks: { out: out.connector, dlq: dlq.connector }, models: picky, batchSize: 100 });
+      return { out: out.json(), dlq: dlq.json(), stats };
+    };
+    const batched = await runWith(10);
+    assert.deepEqual(batched.out.map((r) => r.id), [...Array(30).keys()].filter((i) => i !== 5 && i !== 23));
+    assert.deepEqual(batched.dlq.map((d) => d.offset), [5, 23]);
+    assert.match(batched.dlq[0]!.reason as string, /the model failed: ORT exploded on row 0/);
+    assert.deepEqual([batched.stats.in, batched.stats.processed, batched.stats.deadLettered], [30, 28, 2]);
+    const one = await runWith(1);
+    assert.deepEqual(batched.out, one.out);
+    assert.deepEqual(batched.dlq, one.dlq);
+  });
+
+  it('a shadow version that throws is counted and reported, and every served event is still scored', async () => {
+    const served = { version: 'v1', featureCount: 4, score: (_v: Float32Array, rows: number) => new Float32Array(rows).fill(0.7) };
+    const broken = { version: 'v2', featureCount: 4, score: (): Float32Array => { throw new Error('shadow exploded'); } };
+    const provider: ModelProvider = { async open() { return { current: () => ({ serving: () => served, shadows: [broken] }), close: async () => {} }; } };
+    const t = defineTopology('shadowed', ({ source, sink }) => source('events', { time: 't' }).pipe(keyBy('k'), score('registry:m', { features: ['x0', 'x1', 'x2', 'x3'], maxBatch: 8 }), sink('out')));
     const out = memorySink();
     const dlq = memorySink();
+    const warnings: string[] = [];
     const input = events.slice(0, 30).map((e) => ({ ...e, x2: e.x2 ?? 0 }));
-    const stats = await runTopology(t, { sources: { events: memorySource([input]) }, sinks: { out: out.connector, dlq: dlq.connector }, models: flaky, batchSize: 100 });
-    assert.deepEqual(out.json().map((r) => r.id), [...Array(10).keys(), ...Array.from({ length: 10 }, (_, i) => 20 + i)]);
-    assert.equal(dlq.json().length, 10);
-    assert.match(dlq.json()[0]!.reason as string, /the model failed: ORT exploded/);
-    assert.deepEqual(dlq.json().map((d) => d.offset), Array.from({ length: 10 }, (_, i) => 10 + i));
-    assert.deepEqual([stats.in, stats.processed, stats.deadLettered], [30, 20, 10]);
+    const stats = await runTopology(t, { sources: { events: memorySource([input]) }, sinks: { out: out.connector, dlq: dlq.connector }, models: provider, batchSize: 100, warn: (m) => warnings.push(m) });
+    assert.deepEqual(out.json().map((r) => [r.id, r.score, r.version]), input.map((_, i) => [i, out.json()[0]!.score, 'v1']));
+    assert.equal(dlq.json().length, 0);
+    assert.deepEqual([stats.in, stats.processed, stats.deadLettered], [30, 30, 0]);
+    assert.match(warnings.join('\n'), /shadow m v2 failed \(served results are not affected\): shadow exploded/);
+    assert.match(warnings.join('\n'), /shadow m v2 failed 4 time\(s\), on 30 event\(s\) \(shadow failures/);
+  });
+
+  it('writes the score to the field `output` names', async () => {
+    const t = defineTopology('named', ({ source, sink }) =>
+      source('events', { time: 't' }).pipe(keyBy('k'), score(modelPath, { features: ['x0', 'x1', { name: 'x2', default: Number.NaN }, 'x3'], output: 'fraud_p', name: 'xor' }), sink('out')),
+    );
+    const out = memorySink();
+    await runTopology(t, { sources: { events: memorySource([events.slice(0, 50)]) }, sinks: { out: out.connector } });
+    const reference = (await run(16, 16, events.slice(0, 50))).out;
+    assert.equal(out.json().length, 50);
+    out.json().forEach((r, i) => {
+      assert.equal(r.fraud_p, reference[i]!.score);
+      assert.ok(!('score' in r));
+      assert.deepEqual([r.label, r.model, r.version], [reference[i]!.label, 'xor', reference[i]!.version]);
+    });
+    assert.throws(() => score(modelPath, { features: ['x0'], output: 'label' }), /output must be a field name other than label/);
+  });
+
+  it('dead-letters an event whose feature is NaN and has no default, naming the feature', async () => {
+    const input = [events[0], { ...events[1], x1: Number.NaN }, events[2]];
+    const { out, dlq, stats } = await run(16, 16, input as Record<string, unknown>[]);
+    assert.deepEqual(out.map((r) => r.id), [0, 2]);
+    assert.equal(dlq.length, 1);
+    assert.match(dlq[0]!.reason as string, /feature 'x1' is NaN, not a number, and has no default/);
+    assert.equal(dlq[0]!.offset, 1);
+    assert.deepEqual([stats.in, stats.processed, stats.deadLettered], [3, 2, 1]);
+  });
+
+  it('warns once when an A/B split routes events that have no key', async () => {
+    const model = { version: 'v1', featureCount: 4, score: (_v: Float32Array, rows: number) => new Float32Array(rows).fill(0.4) };
+    const provider: ModelProvider = { async open() { return { current: () => ({ serving: () => model, shadows: [], split: true }), close: async () => {} }; } };
+    const t = defineTopology('unkeyed', ({ source, sink }) => source('events', { time: 't' }).pipe(score('registry:m', { features: ['x0', 'x1', 'x2', 'x3'], maxBatch: 8 }), sink('out')));
+    const warnings: string[] = [];
+    const input = events.slice(0, 30).map((e) => ({ ...e, x2: e.x2 ?? 0 }));
+    await runTopology(t, { sources: { events: memorySource([input]) }, sinks: { out: memorySink().connector }, models: provider, batchSize: 100, warn: (m) => warnings.push(m) });
+    assert.equal(warnings.filter((w) => /has an A\/B split, but events reach it without a key \(no keyBy\(\) before score\(\)\)/.test(w)).length, 1);
+    const keyed = defineTopology('keyed', ({ source, sink }) => source('events', { time: 't' }).pipe(keyBy('k'), score('registry:m', { features: ['x0', 'x1', 'x2', 'x3'] }), sink('out')));
+    const quiet: string[] = [];
+    await runTopology(keyed, { sources: { events: memorySource([input]) }, sinks: { out: memorySink().connector }, models: provider, warn: (m) => quiet.push(m) });
+    assert.ok(!quiet.some((w) => /without a key/.test(w)));
+  });
+
+  it('two score() operators on the same model file share one loaded session', async () => {
+    let during = -1;
+    const t = defineTopology('twice', ({ source, sink }) =>
+      source('events', { time: 't' }).pipe(
+        keyBy('k'),
+        score(modelPath, { features: ['x0', 'x1', { name: 'x2', default: Number.NaN }, 'x3'] }),
+        map((e) => ((during = loadedFileModels()), e)),
+        score(modelPath, { features: ['x0', 'x1', { name: 'x2', default: Number.NaN }, 'x3'], output: 'again' }),
+        sink('out'),
+      ),
+    );
+    const out = memorySink();
+    await runTopology(t, { sources: { events: memorySource([events.slice(0, 20)]) }, sinks: { out: out.connector } });
+    assert.equal(during, 1);
+    assert.equal(loadedFileModels(), 0, 'released when the run ends');
+    assert.ok(out.json().every((r) => r.score === r.again));
   });
 });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { deserialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import { EventLog } from '../connectors/log/eventLog.ts';
 import { cleanPostgres, cleanRedis, freePort, POSTGRES_URI, REDIS_URI, RedisServer, uniqueView } from './support/features.ts';
@@ -25,8 +26,8 @@ export default defineTopology('outage', ({ source, sink }) =>
   source('events', { time: 'ts', outOfOrder: '5s' }).pipe(keyBy('card_id'), window(tumbling('10s')), aggregate({ n: count(), total: sum('amount') }), materialize(spend), sink('out')));
 `;
 
-function run(file: string, topic: string, online: string): { exited: Promise<number | null>; stderr: () => string } {
-  const child = spawn(process.execPath, [RTML, 'run', file, '--source', `events=log:${topic}`, '--sink', 'out=null:', '--online', online, '--offline', POSTGRES_URI, '--batch-size', '200'], { cwd: ROOT });
+function run(file: string, topic: string, online: string, extra: string[] = []): { exited: Promise<number | null>; stderr: () => string } {
+  const child = spawn(process.execPath, [RTML, 'run', file, '--source', `events=log:${topic}`, '--sink', 'out=null:', '--online', online, '--offline', POSTGRES_URI, '--batch-size', '200', ...extra], { cwd: ROOT });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   return { exited: new Promise((resolve) => child.on('exit', resolve)), stderr: () => stderr };
@@ -82,6 +83,73 @@ describe('feature store outage', () => {
     assert.match(faulty.stderr(), /reachable again after \d+ retr/);
     const expected = await hashes(REDIS_URI, reference);
     assert.ok(Object.keys(expected).length === 500);
+    assert.deepEqual(await hashes(server.uri, outage), expected);
+  });
+});
+
+/** The checkpoint file as it is now: its bytes' identity (mtime, size) and the events it covers. */
+function checkpointNow(path: string): { mtimeMs: number; size: number; in: number } | undefined {
+  try {
+    const { mtimeMs, size } = statSync(path);
+    const saved = deserialize(readFileSync(path)) as { counters: { in: number } };
+    return { mtimeMs, size, in: saved.counters.in };
+  } catch {
+    return undefined; // not there (yet), or replaced between stat and read: the caller polls again
+  }
+}
+
+describe('feature store outage with checkpoints', () => {
+  it('while Redis is down no checkpoint is taken past the unwritten rows; after it returns the run completes with the same values', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtml-outage-ckpt-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const topic = join(dir, 'events');
+    const log = EventLog.open(topic, { create: { partitions: 2 } });
+    for (const line of eventLines(150_000, { seed: 4, keys: 500 })) log.append(null, 0, 0, Buffer.from(line));
+    log.close();
+    const [reference, outage] = [uniqueView('ckref'), uniqueView('ckoutage')];
+    cleanRedis(t, reference);
+    cleanPostgres(t, reference, outage);
+    writeFileSync(join(dir, 'ref.ts'), topology(reference));
+    writeFileSync(join(dir, 'outage.ts'), topology(outage));
+
+    const clean = run(join(dir, 'ref.ts'), topic, REDIS_URI);
+    assert.equal(await clean.exited, 0, clean.stderr());
+
+    const server = new RedisServer(await freePort(), mkdtempSync(join(dir, 'redis-')));
+    await server.start();
+    t.after(() => server.stop());
+    const checkpoints = join(dir, 'checkpoints');
+    // The topology is named 'outage': its checkpoint is checkpoints/outage.checkpoint.
+    const file = join(checkpoints, 'outage.checkpoint');
+    const faulty = run(join(dir, 'outage.ts'), topic, server.uri, ['--checkpoint-dir', checkpoints, '--checkpoint-every', '2000', '--checkpoint-interval', '100ms']);
+    // Stop Redis once the run writes to it and has checkpointed at least once.
+    await firstWrite(server.uri, outage);
+    let exited = false;
+    void faulty.exited.then(() => (exited = true));
+    while (checkpointNow(file) === undefined) {
+      assert.ok(!exited, `the run ended before its first checkpoint: ${faulty.stderr()}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await server.stop();
+    // A checkpoint whose rows were all written before Redis went may still be finishing its file.
+    await new Promise((r) => setTimeout(r, 300));
+    const frozen = checkpointNow(file);
+    assert.ok(frozen !== undefined, 'the checkpoint taken before the outage is kept');
+    const outageEnds = Date.now() + 2000;
+    while (Date.now() < outageEnds) {
+      const now = checkpointNow(file);
+      if (now !== undefined) assert.deepEqual(now, frozen, 'a checkpoint was taken while Redis was down, past rows it could not write');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.match(faulty.stderr(), /unreachable \((\w+|connection closed)\); retrying in/);
+    await server.start();
+    assert.equal(await faulty.exited, 0, faulty.stderr());
+    assert.match(faulty.stderr(), /reachable again after \d+ retr/);
+    const summary = /checkpoints ([\d,]+) \(last/.exec(faulty.stderr());
+    assert.ok(summary && Number(summary[1]!.replace(/,/g, '')) > 1, `checkpoints were taken: ${faulty.stderr()}`);
+    assert.ok(!existsSync(file), 'a bounded run that completes removes its checkpoint');
+    const expected = await hashes(REDIS_URI, reference);
+    assert.equal(Object.keys(expected).length, 500);
     assert.deepEqual(await hashes(server.uri, outage), expected);
   });
 });

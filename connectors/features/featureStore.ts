@@ -39,6 +39,8 @@ export interface FeatureStoreStats {
   retries: number;
   /** The last failure, e.g. `postgres://…: ECONNREFUSED`. */
   lastError: string | undefined;
+  /** True while a store is unreachable and an attempt waits to be retried. */
+  unavailable: boolean;
 }
 
 export interface RtmlFeatureStore extends FeatureStore {
@@ -52,29 +54,39 @@ export function featureStore(options: FeatureStoreOptions): RtmlFeatureStore {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const initialMs = options.retry?.initialMs ?? 100;
   const maxMs = options.retry?.maxMs ?? 5_000;
-  const stats: FeatureStoreStats = { rowsWritten: 0, retries: 0, lastError: undefined };
+  const stats: FeatureStoreStats = { rowsWritten: 0, retries: 0, lastError: undefined, unavailable: false };
+  /** Attempts in a failure streak now (writes and reads may retry at the same time). */
+  let failing = 0;
 
   /** Runs `attempt` until it succeeds, waiting out unreachable stores. */
-  async function retrying(store: string, what: string, attempt: () => Promise<void>): Promise<void> {
+  async function retrying<T>(store: string, what: string, attempt: () => Promise<T>): Promise<T> {
     let delay = initialMs;
     let failures = 0;
     const started = Date.now();
+    /** This call's outage is over (it succeeded, or gave up): the store may no longer count as unavailable. */
+    const over = () => {
+      if (failures > 0 && --failing === 0) stats.unavailable = false;
+    };
     for (;;) {
       try {
-        await attempt();
+        const result = await attempt();
+        over();
         if (failures > 0) log(`rtml: feature store ${store} reachable again after ${failures} retr${failures === 1 ? 'y' : 'ies'} (${seconds(Date.now() - started)})`);
-        return;
+        return result;
       } catch (err) {
         const reason = unreachableReason(err);
         if (reason === undefined) {
+          over();
           throw err instanceof RtmlError ? err : new RtmlError('RTML_E_STORE', `feature store ${store}: ${what} failed: ${errorMessage(err)}`, { cause: err });
         }
         stats.retries++;
         stats.lastError = `${store}: ${reason}`;
+        if (failures === 0 && failing++ === 0) stats.unavailable = true;
         if (failures++ === 0) log(`rtml: feature store ${store} unreachable (${reason}); retrying in ${seconds(delay)}`);
         try {
           await sleep(delay, undefined, { signal });
         } catch {
+          over();
           throw new RtmlError('RTML_E_STORE', `feature store ${store} unreachable (${reason}): gave up ${what} after ${failures} attempt(s)`, { cause: err });
         }
         delay = Math.min(delay * 2, maxMs);
@@ -87,6 +99,9 @@ export function featureStore(options: FeatureStoreOptions): RtmlFeatureStore {
     stats,
     online,
     offline,
+    read(view: FeatureView, entities: readonly string[]): Promise<(OnlineFeatures | null)[]> {
+      return retrying(online.description, `reading view '${view.name}'`, () => online.get(view.name, entities));
+    },
     async open(views: readonly FeatureView[]): Promise<FeatureWriter> {
       for (const view of views) await retrying(offline.description, `creating view '${view.name}'`, () => offline.ensureView(view));
       return new BufferedWriter(views, async (view, rows) => {

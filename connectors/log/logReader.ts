@@ -108,6 +108,30 @@ export class LogReader {
     return this.estimates[partition].endOffset;
   }
 
+  /**
+   * The offset of the first record of `partition` stamped after `time` (else its estimated end
+   * offset), from the records' framing and timestamps: for the progress total of a replay that
+   * ends at a time. Finds the segment by its first record's timestamp (binary search), then walks it.
+   */
+  offsetAfterTime(partition: number, time: number): number {
+    const s = this.snapshot(partition);
+    const segments = s.segments;
+    const last = segments.length - 1;
+    let lo = 0;
+    let hi = last;
+    // The last segment whose first record is stamped at or before `time` (the first one if none is).
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (firstTimestamp(segments[mid]!.path) <= time) lo = mid;
+      else hi = mid - 1;
+    }
+    for (let i = lo; i <= last; i++) {
+      const scan = scanSegment(segments[i]!.path, segments[i]!.base, { limit: i === last ? s.lastBytes : undefined, verifyCrc: false, stopAfterTime: time });
+      if (scan.afterTime) return scan.endOffset;
+    }
+    return this.estimatedEndOffset(partition);
+  }
+
   /** A cursor over `partition`; bounded ones end at the snapshot taken by `open`. */
   cursor(partition: number, request: CursorRequest): PartitionCursor {
     const s = this.snapshot(partition);
@@ -146,6 +170,17 @@ export class LogReader {
     if (last === undefined) return { validBytes: 0, endOffset: s.startOffset, fileBytes: 0, stop: undefined };
     this.ends[partition] ??= scanSegment(last.path, last.base, { limit: s.lastBytes });
     return this.ends[partition];
+  }
+}
+
+/** The timestamp of a segment's first record (recordFormat.ts: f64 at byte 16); +inf when it has none. */
+function firstTimestamp(file: string): number {
+  const header = Buffer.alloc(24);
+  const fd = fs.openSync(file, 'r');
+  try {
+    return fs.readSync(fd, header, 0, 24, 0) === 24 ? header.readDoubleLE(16) : Number.POSITIVE_INFINITY;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -12,6 +12,8 @@ export interface SegmentScan {
   readonly fileBytes: number;
   /** Why the scan stopped before `fileBytes`; undefined when every byte is valid records. */
   readonly stop: StopReason | undefined;
+  /** With `stopAfterTime`: true when the scan stopped at a record stamped after it (`endOffset` is that record's). */
+  readonly afterTime?: boolean;
 }
 
 const CHUNK_BYTES = 1 << 20;
@@ -22,9 +24,10 @@ const CHUNK_BYTES = 1 << 20;
  * writer to find a torn tail, by readers to find a partition's end. Without `verifyCrc` it only
  * walks the framing (several times faster; what a bounded reader uses to count records for progress).
  */
-export function scanSegment(file: string, base: number, options: { limit?: number; verifyCrc?: boolean } = {}): SegmentScan {
+export function scanSegment(file: string, base: number, options: { limit?: number; verifyCrc?: boolean; stopAfterTime?: number } = {}): SegmentScan {
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const verifyCrc = options.verifyCrc ?? true;
+  const stopAfterTime = options.stopAfterTime ?? Number.POSITIVE_INFINITY;
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -42,6 +45,8 @@ export function scanSegment(file: string, base: number, options: { limit?: numbe
     for (;;) {
       const status = checkRecord(buf, dv, pos, end, offset, verifyCrc);
       if (status === 'ok') {
+        // The record's timestamp (recordFormat.ts: f64 at byte 16).
+        if (dv.getFloat64(pos + 16, true) > stopAfterTime) return { validBytes: bufStart + pos, endOffset: offset, fileBytes, stop: undefined, afterTime: true };
         pos += recordSize(dv, pos);
         offset++;
         continue;

@@ -13,7 +13,10 @@ import type { RecordView } from './recordFormat.ts';
  * 2. Avro payloads are decoded with the topology's reader schema if it declares one, else with the
  *    newest schema registered in the topic; older writer schemas are resolved to it (Avro schema
  *    evolution). Records that cannot be decoded come back as error records (see PayloadDecoder).
- * 3. Bounded (not following): each partition ends where it ended at open; `progress()` counts records.
+ * 3. Bounded (not following): each partition ends where it ended at open; `progress()` counts records
+ *    from each partition's start to its end, or to the range's end: `to` as an offset, or for a time
+ *    the first record stamped after it (found from the records' timestamps). Records skipped before a
+ *    `from` time count in both; a partition that ends counts as done, so a finished range is at 100 %.
  *    A replay `range` starts each partition at an offset or at its first record stamped at or after
  *    a time, and ends it at an offset or before its first record stamped after a time.
  *    Following: `read` returns `[]` when a partition has nothing new, after waiting up to ~25 ms if
@@ -35,8 +38,9 @@ class LogSourceReader implements SourceReader {
   private readonly cursors: PartitionCursor[];
   private readonly decoder: PayloadDecoder;
   private readonly idle: boolean[];
-  private readonly total: number;
-  private done = 0;
+  /** Per partition: records to read (an estimate for a time range) and records read. */
+  private readonly totals: number[];
+  private readonly dones: number[];
   /** Replay range: records before fromTime are skipped; a partition ends past toTime or toOffset. */
   private readonly fromTime: number;
   private readonly toTime: number;
@@ -66,9 +70,15 @@ class LogSourceReader implements SourceReader {
     this.started = this.partitions.map((p) => this.fromTime === -Infinity || options.startAfter?.has(p) === true);
     this.cursors = this.partitions.map((p) => log.cursor(p, { from: resumeAt(p), follow: options.follow }));
     this.idle = this.partitions.map(() => false);
-    let total = 0;
-    if (!options.follow) for (const p of this.partitions) total += Math.max(0, log.estimatedEndOffset(p) - this.cursors[p]!.offset);
-    this.total = total;
+    this.dones = this.partitions.map(() => 0);
+    this.totals = this.partitions.map((p) => {
+      if (options.follow) return 0;
+      let end = Math.min(log.estimatedEndOffset(p), this.toOffset + 1);
+      if (this.toTime < Infinity) end = Math.min(end, log.offsetAfterTime(p, this.toTime));
+      // A cursor seeking an offset starts at its segment's base and delivers (counts) from the offset.
+      const at = resumeAt(p);
+      return Math.max(0, end - Math.max(this.cursors[p]!.offset, typeof at === 'number' ? at : -Infinity));
+    });
   }
 
   static open(path: string, options: SourceOpenOptions): LogSourceReader {
@@ -98,14 +108,48 @@ class LogSourceReader implements SourceReader {
         };
     const wait = this.options.follow && this.idle.every((idle, p) => idle || p === partition);
     const n = await cursor.read(max, visit, wait);
+    // A partition at its end (or past its range) is done, whatever the estimate of its total was.
+    if (n === null || this.pastEnd[partition]) this.dones[partition] = this.totals[partition]!;
+    else this.dones[partition] = Math.min(this.dones[partition]! + n, this.totals[partition]!);
     if (n === null || (this.pastEnd[partition] && out.length === 0)) return null;
     this.idle[partition] = n === 0;
-    this.done += n;
+    return out;
+  }
+
+  async rangeEndTimes(): Promise<ReadonlyMap<number, number>> {
+    const out = new Map<number, number>();
+    if (this.toOffset === Infinity) return out;
+    for (const p of this.partitions) {
+      if (this.toOffset >= this.log.estimatedEndOffset(p) - 1) {
+        out.set(p, Infinity); // the range reaches the log's end: no edge there
+        continue;
+      }
+      let cursor: PartitionCursor;
+      try {
+        cursor = this.log.cursor(p, { from: this.toOffset, follow: false });
+      } catch {
+        continue; // the range ends before the partition's records start
+      }
+      try {
+        let time = Number.NaN;
+        await cursor.read(1, (record) => (time = record.timestamp));
+        if (time === time) out.set(p, time);
+      } finally {
+        await cursor.close();
+      }
+    }
     return out;
   }
 
   progress(): { done: number; total: number } | undefined {
-    return this.options.follow ? undefined : { done: this.done, total: this.total };
+    if (this.options.follow) return undefined;
+    let done = 0;
+    let total = 0;
+    for (const p of this.partitions) {
+      done += this.dones[p]!;
+      total += this.totals[p]!;
+    }
+    return { done, total };
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@ import { currentHost } from '../context.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
 import type { RecordKey } from '../io.ts';
 import { callerLocation } from '../location.ts';
+import { markShape } from '../shape.ts';
 import { SessionWindowStore, TimeWindowStore, type WindowStore } from './windowInternals.ts';
 import { WindowedObservable, type Windowed } from './window.ts';
 
@@ -18,7 +19,10 @@ export type WindowResult<A> = { key: RecordKey; window_start: number; window_end
  * 1. Must follow `window(...)` directly, on a stream keyed by `keyBy(...)`.
  * 2. An event every aggregate cannot take (`check`) is dead-lettered whole, before any state changes.
  * 3. Events late for all their windows go to the window's `late` sink, else are counted and dropped.
- * 4. Results carry the window's key and `window_end - 1` as their event time downstream.
+ * 4. Results carry the window's key and `window_end - 1` as their event time downstream; a dead
+ *    letter downstream of it is the result's (OperatorHost.deadLetter), not the input event's.
+ * 5. Its output stream is marked with the results' fields (engine/shape.ts), so materialize()
+ *    right after it checks a feature view's fields at start.
  *
  * ```ts
  * window(tumbling('1m')), aggregate({ n: count(), total: sum('amount'), uniq: distinct('merchant_id') })
@@ -34,7 +38,7 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
       throw new RtmlError('RTML_E_OPERATOR', `aggregate() at ${at} must directly follow window(...)`);
     }
     const { upstream, spec, options } = source as WindowedObservable<T>;
-    return new Observable<WindowResult<A>>((subscriber) => {
+    const results = new Observable<WindowResult<A>>((subscriber) => {
       const host = currentHost(`aggregate() at ${at}`);
       const id = host.operatorId(`${spec.kind}-window`);
       const record = host.record;
@@ -43,13 +47,17 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
         const result = aggs.result(key, start, end, accs) as WindowResult<A>;
         const outerKey = record.key;
         const outerTime = record.time;
+        const outerResult = record.result;
         record.key = key;
         record.time = end - 1;
+        record.result = result;
         subscriber.next(result);
         record.key = outerKey;
         record.time = outerTime;
+        record.result = outerResult;
       };
-      const storeOptions = { lateness: options.lateness, emitUpdates: options.emit === 'update' };
+      // A ranged run (replay, backfill) emits only the windows that lie wholly inside its range.
+      const storeOptions = { lateness: options.lateness, emitUpdates: options.emit === 'update', edges: host.windowEdges?.() };
       const store: WindowStore =
         spec.kind === 'session'
           ? new SessionWindowStore(spec, storeOptions, aggs, emit)
@@ -82,11 +90,12 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
       // Checked once upstream is subscribed: only then is a batching operator above it known.
       if (host.upstreamBarrier !== undefined) {
         subscription.unsubscribe();
-        throw new RtmlError('RTML_E_OPERATOR', `window() at ${source.at} cannot follow ${host.upstreamBarrier}: it scores in batches, so a window after it would see the watermark pass events still in a batch; put windows before score()`);
+        throw new RtmlError('RTML_E_OPERATOR', `window() at ${source.at} cannot follow ${host.upstreamBarrier}: it holds events back in batches, so a window after it would see the watermark pass events still in a batch; put windows before it`);
       }
       // Registered after subscribing upstream, so upstream operators see each watermark first.
       host.onWatermark((watermark) => store.advance(watermark));
       return subscription;
     });
+    return markShape(results, { fields: ['key', 'window_start', 'window_end', ...aggs.names], by: `aggregate() at ${at}` });
   };
 }

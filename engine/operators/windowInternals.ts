@@ -1,6 +1,7 @@
 import type { AggregateSet } from '../aggregates.ts';
 import type { Stateful } from '../checkpoint.ts';
 import type { RecordKey } from '../io.ts';
+import type { WindowEdges } from '../rangeEdges.ts';
 import type { SessionWindow, TumblingWindow, HoppingWindow } from '../windows.ts';
 
 /**
@@ -21,6 +22,11 @@ export type Emit = (key: RecordKey, start: number, end: number, accs: unknown[])
 export interface WindowStoreOptions {
   lateness: number;
   emitUpdates: boolean;
+  /**
+   * A ranged run's edges: a window some of whose events may lie outside the range is never
+   * emitted (neither its updates nor its final result); it is counted when it fires.
+   */
+  edges?: WindowEdges;
 }
 
 export interface WindowStore extends Stateful {
@@ -107,10 +113,11 @@ export class TimeWindowStore implements WindowStore {
         accs = this.aggs.init();
         pane.entries.set(key, accs);
         this.open++;
+        if (pane.fired && this.isCut(end)) this.options.edges!.cut(1);
       }
       this.aggs.add(accs, event, time);
       taken = true;
-      if (pane.fired || this.options.emitUpdates) this.emit(key, start, end, accs);
+      if ((pane.fired || this.options.emitUpdates) && !this.isCut(end)) this.emit(key, start, end, accs);
     }
     return taken;
   }
@@ -123,7 +130,8 @@ export class TimeWindowStore implements WindowStore {
       const end = pending.shift()!;
       const pane = panes.get(end)!;
       pane.fired = true;
-      for (const [key, accs] of pane.entries) this.emit(key, end - this.size, end, accs);
+      if (this.isCut(end)) this.options.edges!.cut(pane.entries.size);
+      else for (const [key, accs] of pane.entries) this.emit(key, end - this.size, end, accs);
       insertSorted(kept, end);
     }
     const horizon = watermark - this.options.lateness;
@@ -153,6 +161,12 @@ export class TimeWindowStore implements WindowStore {
       insertSorted(fired ? this.kept : this.pending, end);
       this.open += entries.length;
     }
+  }
+
+  /** True when a range edge cuts the window ending at `end` (see WindowStoreOptions.edges). */
+  private isCut(end: number): boolean {
+    const edges = this.options.edges;
+    return edges !== undefined && (end - this.size < edges.start || end + this.options.lateness > edges.end);
   }
 
   private createPane(end: number): Pane {
@@ -293,7 +307,7 @@ export class SessionWindowStore implements WindowStore {
     const only = sessions![first]!;
     if (first === last && only.start <= time && end <= only.end) {
       this.aggs.add(only.accs, event, time);
-      if (only.fired || this.options.emitUpdates) this.emit(key, only.start, only.end, only.accs);
+      if ((only.fired || this.options.emitUpdates) && !this.isCut(only)) this.emit(key, only.start, only.end, only.accs);
       return true;
     }
     // The event extends one session or bridges several: the result is a new window.
@@ -323,7 +337,8 @@ export class SessionWindowStore implements WindowStore {
       if (!session.alive) continue;
       if (!session.fired) {
         session.fired = true;
-        this.emit(session.key, session.start, session.end, session.accs);
+        if (this.isCut(session)) this.options.edges!.cut(1);
+        else this.emit(session.key, session.start, session.end, session.accs);
       }
       const freeAt = session.end + this.options.lateness;
       if (freeAt <= watermark) this.free(session);
@@ -359,14 +374,22 @@ export class SessionWindowStore implements WindowStore {
     while (i > 0 && sessions[i - 1]!.start > session.start) i--;
     sessions.splice(i, 0, session);
     this.count++;
+    const cut = this.isCut(session);
     if (session.end <= this.watermark) {
       session.fired = true;
-      this.emit(session.key, session.start, session.end, session.accs);
+      if (cut) this.options.edges!.cut(1);
+      else this.emit(session.key, session.start, session.end, session.accs);
       this.timers.push(session.end + this.options.lateness, session);
     } else {
-      if (this.options.emitUpdates) this.emit(session.key, session.start, session.end, session.accs);
+      if (this.options.emitUpdates && !cut) this.emit(session.key, session.start, session.end, session.accs);
       this.timers.push(session.end, session);
     }
+  }
+
+  /** True when a range edge cuts the session: an event up to a gap before its start, or after its end, may lie outside the range. */
+  private isCut(session: Session): boolean {
+    const edges = this.options.edges;
+    return edges !== undefined && (session.start < edges.start + this.spec.gap || session.end + this.options.lateness > edges.end);
   }
 
   private free(session: Session): void {

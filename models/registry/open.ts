@@ -10,8 +10,10 @@ import { Registry } from './registry.ts';
  * LISTEN/NOTIFY) or `pglite:<dir>` (embedded, the default `pglite:data/pglite`; watchers poll).
  * Nothing connects until first used.
  *
- * PGlite lets one process open a data dir once: a process that also uses the offline store on the
- * same dir should build one `pgliteClient(dir)` and pass it to both (`new Registry({ sql })`).
+ * PGlite serves one process: the clients of one process on a data dir share one database, and a
+ * second process is refused while the dir is open (a lock file beside it, see pgliteLock.ts) —
+ * live routing changes from another process (`rtml models promote` beside `rtml run --follow`)
+ * need a postgres:// registry.
  */
 
 export const DEFAULT_REGISTRY = 'pglite:data/pglite';
@@ -21,6 +23,6 @@ export function openRegistry(uri: string = DEFAULT_REGISTRY, artifacts: string =
     return new Registry({ sql: postgresClient(uri), artifacts, listener: postgresListener(uri), ownsSql: true });
   }
   const m = /^pglite:(.+)$/i.exec(uri);
-  if (m) return new Registry({ sql: pgliteClient(m[1]!), artifacts, ownsSql: true });
+  if (m) return new Registry({ sql: pgliteClient(m[1]!, 'registry'), artifacts, ownsSql: true });
   throw new RtmlError('RTML_E_USAGE', `${flag}: ${JSON.stringify(uri)} is not a registry URI (use postgres://user@host:port/db or pglite:<dir>)`);
 }

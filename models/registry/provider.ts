@@ -2,6 +2,8 @@ import type { ModelHandle, ModelProvider, ModelRouting, ScoringModel } from '../
 import { choose, type Routing } from './routing.ts';
 import { openRegistry } from './open.ts';
 import type { Registry } from './registry.ts';
+import type { ModelVersion } from './store.ts';
+import type { RoutingWatch } from './watch.ts';
 import { SyncOnnxSession } from '../syncSession.ts';
 import { loadOnnxModel } from '../onnxLoad.ts';
 
@@ -32,36 +34,143 @@ export interface RegistryModelProvider extends ModelProvider {
   close(): Promise<void>;
 }
 
+/** Provider hooks, for instrumentation and tests. */
+export interface RegistryModelsHooks {
+  /** Called each time a version's artifact is read and an ONNX session created for it. */
+  onLoad?(name: string, version: number): void;
+}
+
+/** A version loaded once per provider, shared by every handle that routes to it. */
+interface LoadedVersion {
+  readonly version: ModelVersion;
+  readonly bytes: Uint8Array;
+  readonly session: SyncOnnxSession;
+}
+
+/** One routing watch per model name, shared by the provider's handles of that name. */
+interface SharedWatch {
+  /** The routing as last delivered (the watch's initial one, then each change). */
+  latest: Routing;
+  readonly subscribers: Set<(routing: Routing) => Promise<void>>;
+  readonly watch: RoutingWatch;
+}
+
 /**
  * The model registry as a model provider, for runs and for `rtml serve`: loads the versions a
  * model's routing names (production or the A/B split, and shadows), follows routing changes
  * (LISTEN/NOTIFY, or polling on PGlite) and swaps in a new routing only once every version it names
  * is loaded — one assignment, between two micro-batches or two request batches.
+ *
+ * Loaded versions are cached per (name, version) and one routing watch serves every handle of a
+ * name, so two score() operators (or scale-out tasks in one process) on the same model load each
+ * version once; both are reference-counted and released when the last handle using them closes.
  */
-export function registryModels(uri: string, artifacts: string, log: (line: string) => void): RegistryModelProvider {
+export function registryModels(uri: string, artifacts: string, log: (line: string) => void, hooks: RegistryModelsHooks = {}): RegistryModelProvider {
   let registry: Registry | undefined;
-  const handles: ModelHandle[] = [];
+  const handles = new Set<ModelHandle>();
+  const versions = new Map<string, { loading: Promise<LoadedVersion>; refs: number }>();
+  const watches = new Map<string, { shared: Promise<SharedWatch>; refs: number }>();
+  const versionKey = (name: string, number: number) => `${name}\u0000${number}`;
+
+  /** The version, loaded once for the provider; each successful acquire is balanced by a release. */
+  const acquire = async (name: string, number: number): Promise<LoadedVersion> => {
+    const key = versionKey(name, number);
+    let entry = versions.get(key);
+    if (entry === undefined) {
+      const reg = provider.registry;
+      const loading = (async () => {
+        const version = await reg.get(name, number);
+        const bytes = reg.readArtifact(version);
+        loadOnnxModel(bytes, { features: version.features, name: `${name} v${number}` });
+        const session = new SyncOnnxSession(bytes, version.featureCount);
+        hooks.onLoad?.(name, number);
+        return { version, bytes, session };
+      })();
+      entry = { loading, refs: 0 };
+      versions.set(key, entry);
+      // A failed load (missing artifact, database down) is retried by the next request for it.
+      const failed = entry;
+      loading.catch(() => {
+        if (versions.get(key) === failed) versions.delete(key);
+      });
+    }
+    const loaded = await entry.loading;
+    entry.refs++;
+    return loaded;
+  };
+  const release = (name: string, number: number): void => {
+    const key = versionKey(name, number);
+    const entry = versions.get(key);
+    if (entry !== undefined && --entry.refs <= 0) versions.delete(key);
+  };
+
+  /** Joins the name's shared watch (started by the first handle); returns it and how to leave. */
+  const follow = async (name: string, onChange: (routing: Routing) => Promise<void>): Promise<{ latest: Routing; leave: () => Promise<void> }> => {
+    let entry = watches.get(name);
+    if (entry === undefined) {
+      const reg = provider.registry;
+      const subscribers = new Set<(routing: Routing) => Promise<void>>();
+      const shared: Promise<SharedWatch> = (async () => {
+        const state = {} as SharedWatch;
+        const watch = await reg.watch(name, async (routing) => {
+          state.latest = routing;
+          const results = await Promise.allSettled([...subscribers].map((s) => s(routing)));
+          const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed !== undefined) log(`rtml: model ${name}: keeping the current routing, the new one cannot be loaded: ${(failed.reason as Error).message}`);
+          else log(`rtml: model ${name}: now serving revision ${routing.revision} (production ${routing.production === null ? '-' : `v${routing.production}`}${routing.ab.length > 0 ? `, A/B ${routing.ab.map((s) => `v${s.version}:${s.percent}%`).join(' ')}` : ''})`);
+        });
+        return Object.assign(state, { latest: watch.initial, subscribers, watch });
+      })();
+      entry = { shared, refs: 0 };
+      watches.set(name, entry);
+      const failed = entry;
+      shared.catch(() => {
+        if (watches.get(name) === failed) watches.delete(name);
+      });
+    }
+    const joined = entry;
+    const state = await joined.shared;
+    joined.refs++;
+    state.subscribers.add(onChange);
+    let left = false;
+    return {
+      latest: state.latest,
+      leave: async () => {
+        if (left) return;
+        left = true;
+        state.subscribers.delete(onChange);
+        if (--joined.refs > 0) return;
+        if (watches.get(name) === joined) watches.delete(name);
+        await state.watch.close();
+      },
+    };
+  };
+
   const provider: RegistryModelProvider = {
     get registry() {
       return (registry ??= openRegistry(uri, artifacts));
     },
     async open(name: string, features?: readonly string[]): Promise<RegistryModelHandle> {
-      const reg = provider.registry;
-      const loaded = new Map<number, Promise<RegistryModel>>();
+      /** The versions this handle holds (released on close), as it takes them. */
+      const held = new Map<number, Promise<RegistryModel>>();
+      let closed = false;
       const load = (number: number): Promise<RegistryModel> => {
-        let model = loaded.get(number);
+        let model = held.get(number);
         if (model === undefined) {
           model = (async () => {
-            const version = await reg.get(name, number);
-            const bytes = reg.readArtifact(version);
-            const takes = features ?? version.features;
-            loadOnnxModel(bytes, { features: takes, name: `${name} v${number}` });
-            const session = new SyncOnnxSession(bytes, takes.length);
-            return { name, number, version: `v${number}`, features: takes, featureCount: takes.length, score: (values, rows) => session.score(values, rows) };
+            const { version, bytes, session } = await acquire(name, number);
+            try {
+              const takes = features ?? version.features;
+              // The feature list this handle was opened with, checked against the version.
+              if (features !== undefined) loadOnnxModel(bytes, { features: takes, name: `${name} v${number}` });
+              return { name, number, version: `v${number}`, features: takes, featureCount: takes.length, score: (values: Float32Array, rows: number) => session.score(values, rows) };
+            } catch (err) {
+              release(name, number);
+              throw err;
+            }
           })();
-          // A failed load (missing artifact, database down) is retried by the next request for it.
-          model.catch(() => loaded.delete(number));
-          loaded.set(number, model);
+          model.catch(() => held.delete(number));
+          held.set(number, model);
         }
         return model;
       };
@@ -70,23 +179,53 @@ export function registryModels(uri: string, artifacts: string, log: (line: strin
         const models = new Map<number, RegistryModel>();
         for (const n of numbers) models.set(n, await load(n));
         choose(routing, ''); // refuses a model with nothing to serve
-        return { routing, serving: (entity) => models.get(choose(routing, entity))!, shadows: routing.shadow.map((v) => models.get(v)!) };
+        return { routing, split: routing.ab.length > 0, serving: (entity) => models.get(choose(routing, entity))!, shadows: routing.shadow.map((v) => models.get(v)!) };
       };
-      let current = await build(await reg.routing(name));
-      const watch = await reg.watch(name, async (routing) => {
-        try {
-          current = await build(routing);
-          log(`rtml: model ${name}: now serving revision ${routing.revision} (production ${routing.production === null ? '-' : `v${routing.production}`}${routing.ab.length > 0 ? `, A/B ${routing.ab.map((s) => `v${s.version}:${s.percent}%`).join(' ')}` : ''})`);
-        } catch (err) {
-          log(`rtml: model ${name}: keeping the current routing, the new one cannot be loaded: ${(err as Error).message}`);
+      let current: RegistryRouting | undefined;
+      let pending: Routing | undefined;
+      /** Routing changes heard while the first routing is built wait for it, then apply if newer. */
+      const apply = async (routing: Routing): Promise<void> => {
+        if (current === undefined) {
+          pending = routing;
+          return;
         }
-      });
-      const handle: RegistryModelHandle = { current: () => current, version: load, close: () => watch.close() };
-      handles.push(handle);
+        if (routing.revision <= current.routing.revision) return;
+        const next = await build(routing);
+        if (next.routing.revision > current.routing.revision) current = next;
+      };
+      const watch = await follow(name, apply);
+      let leaving = false;
+      const releaseAll = async () => {
+        if (leaving) return;
+        leaving = true;
+        await watch.leave();
+        const numbers = [...held.keys()];
+        const settled = await Promise.allSettled([...held.values()]);
+        settled.forEach((r, i) => r.status === 'fulfilled' && release(name, numbers[i]!));
+        held.clear();
+      };
+      try {
+        current = await build(watch.latest);
+        if (pending !== undefined && pending.revision > current.routing.revision) current = await build(pending);
+      } catch (err) {
+        await releaseAll();
+        throw err;
+      }
+      const handle: RegistryModelHandle = {
+        current: () => current!,
+        version: load,
+        close: async () => {
+          if (closed) return;
+          closed = true;
+          handles.delete(handle);
+          await releaseAll();
+        },
+      };
+      handles.add(handle);
       return handle;
     },
     async close() {
-      await Promise.allSettled(handles.map((h) => h.close()));
+      await Promise.allSettled([...handles].map((h) => h.close()));
       await registry?.close();
     },
   };

@@ -1,7 +1,7 @@
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
 import type { SqlClient, SqlQuery } from '../../connectors/features/sql.ts';
 import { unreachableReason } from '../../connectors/features/unreachable.ts';
-import { ArtifactStore } from './artifacts.ts';
+import { ArtifactStore, sha256 } from './artifacts.ts';
 import { inspectModel } from './inspect.ts';
 import type { Listener } from './listen.ts';
 import type { Routing, Split } from './routing.ts';
@@ -100,17 +100,16 @@ export class Registry {
   async register(name: string, file: string, options: RegisterOptions = {}): Promise<Registered> {
     checkName(name);
     const model = await inspectModel(file, options.features);
-    // The artifact goes first: a committed version must never point at a missing file. A failure
-    // after this leaves at most an unreferenced artifact, which the next registration reuses.
-    const artifact = this.artifacts.put(model.bytes);
+    const hash = sha256(model.bytes);
     return this.inTransaction(async (tx) => {
       await lockName(tx, name);
-      let version = await selectBySha(tx, name, artifact.sha256);
+      let version = await selectBySha(tx, name, hash);
       const created = version === undefined;
       if (version !== undefined) {
         if (!same(version.features, model.features)) {
           throw refuse(`${file} is already registered as '${name}' v${version.version} with features [${version.features.join(', ')}], not [${model.features.join(', ')}]`);
         }
+        this.artifacts.put(model.bytes); // restores the file if it went missing
       } else {
         const latest = (await selectVersions(tx, name)).at(-1);
         const changed = latest !== undefined && !same(latest.features, model.features);
@@ -120,6 +119,10 @@ export class Registry {
               'versions of a name keep one feature list: register it under another name, or give the reason for the change (--feature-change "<why>")',
           );
         }
+        // Validated: the artifact is written now, before the version is committed (a committed
+        // version never points at a missing file; a refused one leaves no file behind). Only a
+        // failed commit after this can leave an unreferenced artifact, which a retry reuses.
+        const artifact = this.artifacts.put(model.bytes);
         version = await insertVersion(tx, {
           name,
           version: (latest?.version ?? 0) + 1,
