@@ -34,6 +34,15 @@ export function loadSchema(schema: string | object, baseDirs: readonly string[],
   }
 }
 
+/**
+ * Records `definition` as the schema `type` was made from (a type made outside loadSchema, such as
+ * a log topic's registered schemas), so its `logicalType`s are known (timeFieldScale).
+ */
+export function keepDefinition(type: AvroType, definition: unknown): AvroType {
+  if (!definitions.has(type)) definitions.set(type, definition);
+  return type;
+}
+
 /** The schema as written (with `logicalType`s and defaults), for storing beside data. */
 export function schemaDefinition(type: AvroType): object {
   return (definitions.get(type) as object | undefined) ?? (type.schema({ exportAttrs: true }) as object);

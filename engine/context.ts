@@ -33,6 +33,43 @@ export class RecordContext {
    * letter then is the result's, and leaves the outcome of the input event that fired it alone.
    */
   result: unknown = undefined;
+  /**
+   * The event an operator held back (score, enrich from the online store) while it passes it on
+   * later, else undefined: a dead letter downstream then is that event's (see emitHeld).
+   */
+  held: EarlierRecord | undefined = undefined;
+}
+
+/** An event an operator held back, with the record context it had. */
+export interface HeldEvent extends EarlierRecord {
+  key: RecordKey | undefined;
+}
+
+/** What the current record context holds about a held-back `event`. */
+export function holdEvent(record: RecordContext, event: unknown): HeldEvent {
+  return { key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset, value: event };
+}
+
+/**
+ * Passes held-back events on (`emit`), each with the record context it had when it arrived, then
+ * restores the current one.
+ */
+export function emitHeld<H extends HeldEvent>(record: RecordContext, batch: readonly H[], emit: (held: H, index: number) => void): void {
+  const saved = { key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset, held: record.held };
+  try {
+    for (let i = 0; i < batch.length; i++) {
+      const h = batch[i]!;
+      record.key = h.key;
+      record.time = h.time;
+      record.source = h.source;
+      record.partition = h.partition;
+      record.offset = h.offset;
+      record.held = h;
+      emit(h, i);
+    }
+  } finally {
+    Object.assign(record, saved);
+  }
 }
 
 /** Where an event an operator held back came from, for its dead letter. */

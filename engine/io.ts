@@ -22,6 +22,13 @@ export class InputRecord {
     readonly raw: string | undefined = undefined,
     /** The transport's own timestamp in epoch ms (the log's record timestamp), NaN when it has none. */
     readonly timestamp: number = Number.NaN,
+    /**
+     * The Avro type the value was decoded to (the reader schema, else the record's writer schema);
+     * undefined for JSON and for records that failed. A value decoded with the topology's declared
+     * schema conforms to it (not validated again); the type's logical types (`timestamp-micros`)
+     * set how an event-time field is read when the topology declares no schema.
+     */
+    readonly schema: Type | undefined = undefined,
   ) {}
 
   /** A JSON text as a record: its value, or a dead letter with the parser's reason (the same words from every source). */
@@ -64,8 +71,10 @@ export interface SourceReader {
   /** Partition numbers, ascending. */
   readonly partitions: readonly number[];
   /**
-   * True when the reader decodes with the reader schema it was given (Avro), so values already
-   * conform to it and the engine need not validate them again.
+   * True when the reader decodes every record with the reader schema it was given (Avro), so values
+   * already conform to it and the engine need not validate them again. A reader that decodes only
+   * some records with it (the log: JSON payloads too) leaves this unset and marks those records
+   * instead (InputRecord.schema).
    */
   readonly decodesWithReaderSchema?: boolean;
   /**

@@ -1,5 +1,5 @@
 import type { Subscriber } from 'rxjs';
-import { schemaViolation, type AvroType } from './avro.ts';
+import { schemaViolation, timeFieldScale, type AvroType } from './avro.ts';
 import { errorMessage } from './errors.ts';
 import type { InputRecord, SourceReader } from './io.ts';
 import type { SourceOptions } from './topology.ts';
@@ -12,6 +12,8 @@ export interface DeclaredSource {
   readonly idleTimeout: number;
   readonly readTime: (event: unknown) => number;
   readonly describeBadTime: (event: unknown) => string;
+  /** The event-time field, when the time is one (not a function). */
+  readonly timeField: string | undefined;
   readonly subscribers: Subscriber<unknown>[];
 }
 
@@ -28,6 +30,9 @@ export class Lane {
   retryAt = 0;
   /** Offset of the last record pushed through the topology: the position a checkpoint saves. */
   lastOffset: number | undefined = undefined;
+  /** No declared schema: the time-field scale of the Avro type the last record was decoded to. */
+  private scaleType: AvroType | undefined = undefined;
+  private scale = 1;
 
   constructor(
     readonly source: DeclaredSource,
@@ -51,11 +56,15 @@ export class Lane {
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
       let reason = record.error;
-      if (reason === undefined && this.validate) {
+      // A value decoded (Avro) with the declared schema conforms to it; any other (JSON) is checked.
+      if (reason === undefined && this.validate && record.schema !== source.schema) {
         const violation = schemaViolation(source.schema!, record.value);
         if (violation !== undefined) reason = `source '${source.name}': schema ${source.schema!.name ?? ''} mismatch: ${violation}`;
       }
-      const time = reason === undefined ? source.readTime(record.value) : Number.NaN;
+      let time = reason === undefined ? source.readTime(record.value) : Number.NaN;
+      // Without a declared schema, the schema the record was decoded with says how its time field
+      // is stored (timestamp-micros); with one, readTime already scales by it.
+      if (record.schema !== undefined && source.schema === undefined && source.timeField !== undefined) time *= this.timeScale(record.schema);
       if (reason === undefined && !Number.isFinite(time)) reason = source.describeBadTime(record.value);
       if (reason === undefined) times[i] = time;
       else {
@@ -64,9 +73,17 @@ export class Lane {
       }
     }
   }
+
+  private timeScale(type: AvroType): number {
+    if (type !== this.scaleType) {
+      this.scaleType = type;
+      this.scale = timeFieldScale(type, this.source.timeField!);
+    }
+    return this.scale;
+  }
 }
 
-export function timeReader<T>(source: string, time: SourceOptions<T>['time'], scale: number): Pick<DeclaredSource, 'readTime' | 'describeBadTime'> {
+export function timeReader<T>(source: string, time: SourceOptions<T>['time'], scale: number): Pick<DeclaredSource, 'readTime' | 'describeBadTime' | 'timeField'> {
   if (typeof time === 'function') {
     const readTime = (e: unknown): number => {
       try {
@@ -83,7 +100,7 @@ export function timeReader<T>(source: string, time: SourceOptions<T>['time'], sc
         return `source '${source}': time function threw: ${errorMessage(err)}`;
       }
     };
-    return { readTime, describeBadTime };
+    return { readTime, describeBadTime, timeField: undefined };
   }
   const readTime = (e: unknown): number => {
     const t = (e as Record<string, unknown> | null)?.[time];
@@ -93,5 +110,5 @@ export function timeReader<T>(source: string, time: SourceOptions<T>['time'], sc
     const t = (e as Record<string, unknown> | null)?.[time];
     return `source '${source}': event time field '${time}' is ${t === undefined ? 'missing' : `${JSON.stringify(t)}, not a finite number`}`;
   };
-  return { readTime, describeBadTime };
+  return { readTime, describeBadTime, timeField: time };
 }

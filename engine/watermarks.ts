@@ -108,7 +108,7 @@ export class WatermarkTracker implements Stateful {
     for (let i = 0; i < this.maxTime.length; i++) {
       const w = this.maxTime[i]! - this.outOfOrder[i]!;
       if (!this.excluded[i]) {
-        if (min === Infinity || w > min) min = w;
+        if (w < min) min = w;
       } else if (!this.finished[i]) {
         idle = true;
         if (w > idleMax) idleMax = w;

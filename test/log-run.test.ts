@@ -6,6 +6,7 @@ import { describe, it, type TestContext } from 'node:test';
 import avro from 'avsc';
 import { EventLog } from '../connectors/log/eventLog.ts';
 import { fileSink } from '../connectors/file/sink.ts';
+import { fileSource } from '../connectors/file/source.ts';
 import { logSource } from '../connectors/log/source.ts';
 import { aggregate, count, defineTopology, distinct, hopping, keyBy, last, sum, tumbling, window } from '../engine/index.ts';
 import { runTopology, type RunStats } from '../engine/runtime.ts';
@@ -89,6 +90,59 @@ describe('topologies over the embedded log', () => {
     assert.deepEqual([letter.partition, letter.offset], [0, 0]);
     assert.equal(Buffer.from(letter.payload, 'base64').length > 0, true);
     assert.deepEqual([stats.in, stats.deadLettered], [1, 1]);
+  });
+
+  it('validate JSON payloads against the declared schema as file input is, dead-lettering a mismatch with the same reason', async (t) => {
+    const dir = tempDir(t);
+    const topic = path.join(dir, 'txns');
+    append(topic, 1, v1, [{ card_id: 'a', amount: 1, ts: 1 }]); // Avro, decoded with the reader schema
+    const good = { card_id: 'a', amount: 2, ts: 2 };
+    const bad = { card_id: 'b', amount: 'lots', ts: 3 };
+    const extra = { card_id: 'c', amount: 4, ts: 4, note: 'x' };
+    const log = EventLog.open(topic);
+    for (const e of [good, bad, extra]) log.append(e.card_id, e.ts, 0, Buffer.from(JSON.stringify(e)));
+    log.close();
+    const topology = defineTopology('json-in-log', ({ source, sink }) =>
+      source('events', { schema: v1, time: 'ts' }).pipe(keyBy('card_id'), window(tumbling(100)), aggregate({ n: count(), total: sum('amount') }), sink('out')),
+    );
+    const { out, dlq, stats } = await run(dir, topic, 'out', topology);
+    const letters = dlq.trim().split('\n').map((l) => JSON.parse(l) as { reason: string; source: string; partition: number; offset: number; payload: unknown });
+    assert.deepEqual(letters.map((l) => [l.source, l.partition, l.offset]), [['events', 0, 2], ['events', 0, 3]]);
+    assert.deepEqual(letters.map((l) => l.payload), [bad, extra]);
+    assert.deepEqual(out.trim().split('\n').map((l) => JSON.parse(l)), [{ key: 'a', window_start: 0, window_end: 100, n: 2, total: 3 }]);
+    assert.deepEqual([stats.in, stats.processed, stats.late, stats.deadLettered], [4, 2, 0, 2]);
+    // The same lines from a file: the same reasons, word for word.
+    const file = path.join(dir, 'same.jsonl');
+    fs.writeFileSync(file, [good, bad, extra].map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const fileDlq = path.join(dir, 'file-dlq.jsonl');
+    await runTopology(topology, { sources: { events: fileSource(file) }, sinks: { out: fileSink(path.join(dir, 'file-out.jsonl')), dlq: fileSink(fileDlq) } });
+    const fileReasons = fs.readFileSync(fileDlq, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { reason: string }).reason);
+    assert.deepEqual(letters.map((l) => l.reason), fileReasons);
+    assert.match(fileReasons[0]!, /^source 'events': schema Txn mismatch: field 'amount'/);
+    assert.match(fileReasons[1]!, /undeclared field\(s\) note/);
+  });
+
+  it('read a timestamp-micros time field in ms by the schema it was written with when the topology declares none', async (t) => {
+    const dir = tempDir(t);
+    const topic = path.join(dir, 'txns');
+    const micros = { ...v1, fields: [v1.fields[0], v1.fields[1], { name: 'ts', type: { type: 'long', logicalType: 'timestamp-micros' } }] };
+    // Events at 1.5 s, 2.5 s and 7 s (epoch ms 1500, 2500, 7000), written in microseconds.
+    const log = EventLog.open(topic, { create: { partitions: 1 } });
+    const id = log.registerSchema(micros);
+    const type = avro.Type.forSchema(micros as avro.Schema);
+    for (const [card_id, ms] of [['a', 1500], ['a', 2500], ['a', 7000]] as const) log.append(card_id, ms, id, type.toBuffer({ card_id, amount: 1, ts: ms * 1000 }));
+    log.close();
+    const topology = defineTopology('micros', ({ source, sink }) => source('events', { time: 'ts' }).pipe(keyBy('card_id'), window(tumbling('5s')), aggregate({ n: count() }), sink('out')));
+    const { out, dlq, stats } = await run(dir, topic, 'out', topology);
+    assert.equal(dlq, '');
+    assert.deepEqual(stats.processed, 3);
+    assert.deepEqual(
+      out.trim().split('\n').map((l) => JSON.parse(l)),
+      [
+        { key: 'a', window_start: 0, window_end: 5000, n: 2 },
+        { key: 'a', window_start: 5000, window_end: 10000, n: 1 },
+      ],
+    );
   });
 
   it('never deliver a torn tail: a run stops before it, and the next writer cuts it and continues the offsets', async (t) => {

@@ -23,6 +23,8 @@ const RELOAD_INTERVAL_MS = 1000;
  * 2. Avro: decoded in place from the read buffer with the reader type, through a resolver from the
  *    record's writer schema (built on first use and cached per id; none when both are the same
  *    canonical schema). Without a reader type, records are decoded with their writer schema.
+ *    Each value carries the type it was decoded to (InputRecord.schema): the engine validates the
+ *    others (JSON) against a declared schema, and reads a timestamp-micros time field by it.
  * 3. A record that cannot be decoded (its writer schema cannot be resolved to the reader schema, the
  *    bytes are not valid, or not all of them are consumed) becomes an error record carrying the
  *    reason and the payload (base64 for Avro, the text for JSON), for the dead-letter output.
@@ -69,7 +71,7 @@ export class PayloadDecoder {
       const what = end < 0 || end > payloadEnd ? 'is truncated' : `has ${payloadEnd - end} byte(s) left over`;
       return failed(record, `invalid Avro payload for schema ${schemaId}: the ${payloadEnd - payloadStart}-byte payload ${what}`);
     }
-    return new InputRecord(offset, value, undefined, undefined, timestamp);
+    return new InputRecord(offset, value, undefined, undefined, timestamp, entry.type);
   }
 
   private entry(schemaId: number): WriterEntry {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import avro from 'avsc';
 import type { Schema, Type } from 'avsc';
+import { keepDefinition } from '../../engine/avro.ts';
 import { RtmlError } from '../../engine/errors.ts';
 import { schemasDir, writeFileAtomic } from './layout.ts';
 
@@ -122,7 +123,8 @@ function fingerprintOf(type: Type): string {
 export function toType(schema: SchemaInput, where: string): Type {
   if (avro.Type.isType(schema)) return schema as Type;
   try {
-    return avro.Type.forSchema(schema as Schema);
+    // Keep the schema as written: avsc drops logicalTypes (timestamp-micros) it has no class for.
+    return keepDefinition(avro.Type.forSchema(schema as Schema), schema);
   } catch (err) {
     throw new RtmlError('RTML_E_SCHEMA', `${where}: invalid Avro schema: ${(err as Error).message}`, { cause: err });
   }

@@ -33,8 +33,8 @@ export function logSource(path: string): SourceConnector {
 
 class LogSourceReader implements SourceReader {
   readonly partitions: readonly number[];
-  /** Values are decoded with (resolved to) the reader schema, so they conform to it. */
-  readonly decodesWithReaderSchema = true;
+  // No decodesWithReaderSchema: Avro values are decoded with (resolved to) the reader schema, but JSON
+  // payloads (schema id 0) are not, so each record says which schema it was decoded with (InputRecord.schema).
   private readonly cursors: PartitionCursor[];
   private readonly decoder: PayloadDecoder;
   private readonly idle: boolean[];

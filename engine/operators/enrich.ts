@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
-import { currentHost, type OperatorHost, type RecordContext } from '../context.ts';
+import { currentHost, emitHeld, holdEvent, type HeldEvent, type OperatorHost } from '../context.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
 import type { FeatureLookup, FeatureValue, FeatureView } from '../features.ts';
 import type { RecordKey } from '../io.ts';
@@ -25,15 +25,9 @@ export interface EnrichOptions<T> {
 /** The event with the view's features attached; null where the entity has none yet. */
 export type Enriched<T> = T & Record<string, FeatureValue>;
 
-/** An event held for an online lookup, with its record coordinates. */
-interface Held {
-  event: unknown;
+/** An event held for an online lookup, and its entity. */
+interface Held extends HeldEvent {
   entity: string;
-  key: RecordKey | undefined;
-  time: number;
-  source: string;
-  partition: number;
-  offset: number;
 }
 
 /**
@@ -127,13 +121,13 @@ function subscribeOnline<T>(
       throw new RtmlError('RTML_E_STORE', `${what}: online lookup failed: ${errorMessage(err)}`, { cause: err });
     }
     const byEntity = new Map(entities.map((e, i) => [e, found[i]?.values]));
-    emitAs(record, batch, (h) => subscriber.next(attach(h.event, byEntity.get(h.entity))));
+    emitHeld(record, batch, (h) => subscriber.next(attach(h.value, byEntity.get(h.entity))));
   };
   const subscription = source.subscribe({
     next(event) {
       const entity = entityOf(host, event);
       if (entity === undefined) return;
-      held.push({ event, entity, key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset });
+      held.push({ ...holdEvent(record, event), entity });
     },
     error: (err) => subscriber.error(err),
     complete: () => host.finishing(flush().then(() => subscriber.complete())),
@@ -141,18 +135,4 @@ function subscribeOnline<T>(
   host.onBurstEnd(flush);
   host.blockEventTimeOperators(what);
   return subscription;
-}
-
-/** Passes held events on with the record context each one had, then restores the current one. */
-function emitAs(record: RecordContext, batch: readonly Held[], emit: (h: Held) => void): void {
-  const saved = { key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset };
-  for (const h of batch) {
-    record.key = h.key;
-    record.time = h.time;
-    record.source = h.source;
-    record.partition = h.partition;
-    record.offset = h.offset;
-    emit(h);
-  }
-  Object.assign(record, saved);
 }

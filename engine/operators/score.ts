@@ -4,9 +4,8 @@ import { basename, resolve } from 'node:path';
 import { Observable, type OperatorFunction } from 'rxjs';
 import { loadOnnxModel } from '../../models/onnxLoad.ts';
 import { SyncOnnxSession } from '../../models/syncSession.ts';
-import { currentHost } from '../context.ts';
+import { currentHost, emitHeld, holdEvent, type HeldEvent } from '../context.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
-import type { RecordKey } from '../io.ts';
 import type { ModelHandle, ModelRouting, ScoringModel } from '../models.ts';
 import { callerLocation } from '../location.ts';
 import { extender } from './extend.ts';
@@ -37,15 +36,6 @@ const REGISTRY = 'registry:';
 
 /** The event with its prediction: the score in field `K` (the `output` option, default 'score'). */
 export type Scored<T, K extends string = 'score'> = T & { [F in K]: number } & { label: 0 | 1; model: string; version: string };
-
-interface Pending {
-  event: unknown;
-  key: RecordKey | undefined;
-  time: number;
-  source: string;
-  partition: number;
-  offset: number;
-}
 
 /**
  * Scores each event with an ONNX model (input `features` [N, F], output `score` [N, 1]) and emits
@@ -114,7 +104,7 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
       const values = new Float32Array(maxBatch * F);
       const gathered = new Float32Array(maxBatch * F);
       const shadowStats = new Map<string, { scored: number; disagreed: number; failures: number; failedEvents: number; lastFailure: string }>();
-      const pending: Pending[] = [];
+      const pending: HeldEvent[] = [];
       const record = host.record;
       let warnedNoKey = false;
       // Metrics (a no-op unless the run exports them), counted once per batch.
@@ -140,7 +130,7 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
        * under an A/B split) and the routing's shadows. A shadow that fails is counted and reported,
        * never affecting the served scores.
        */
-      const scoreRows = (route: ModelRouting, batch: readonly Pending[], vals: Float32Array): { scores: Float32Array; models: ScoringModel[] } => {
+      const scoreRows = (route: ModelRouting, batch: readonly HeldEvent[], vals: Float32Array): { scores: Float32Array; models: ScoringModel[] } => {
         if (route.split === true && !warnedNoKey && batch.some((p) => p.key === undefined)) {
           warnedNoKey = true;
           host.report(`${what}: model ${name} has an A/B split, but events reach it without a key (no keyBy() before score()): they are all routed as the entity '', to one version`);
@@ -204,30 +194,22 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
             }
           });
         }
-        const saved = { key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset };
-        for (let i = 0; i < batch.length; i++) {
-          const p = batch[i]!;
-          record.key = p.key;
-          record.time = p.time;
-          record.source = p.source;
-          record.partition = p.partition;
-          record.offset = p.offset;
+        emitHeld(record, batch, (p, i) => {
           const row = result === undefined ? rows![i]! : { score: result.scores[i]!, model: result.models[i]! };
           if (typeof row === 'string') {
             count(route.serving(String(p.key ?? '')).version, true);
-            host.deadLetter(`${what}: the model failed: ${row}`, { source: p.source, partition: p.partition, offset: p.offset, time: p.time, value: p.event });
-            continue;
+            host.deadLetter(`${what}: the model failed: ${row}`, p);
+            return;
           }
           count(row.model.version, false);
           const s = row.score;
-          const out = copy(p.event);
+          const out = copy(p.value);
           out[output] = s;
           out.label = s >= threshold ? 1 : 0;
           out.model = name;
           out.version = row.model.version;
           subscriber.next(out as Scored<T, K>);
-        }
-        Object.assign(record, saved);
+        });
         for (const [version, t] of tally) {
           if (t.scored > 0) metrics.scored.labels(name, version).inc(t.scored);
           if (t.failed > 0) metrics.failures.labels(name, version).inc(t.failed);
@@ -255,7 +237,7 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
             }
             values[row + j] = v as number;
           }
-          pending.push({ event, key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset });
+          pending.push(holdEvent(record, event));
           if (pending.length === maxBatch) flush();
         },
         error: (err) => subscriber.error(err),
