@@ -43,11 +43,13 @@ export class RecordContext {
 /** An event an operator held back, with the record context it had. */
 export interface HeldEvent extends EarlierRecord {
   key: RecordKey | undefined;
+  /** The window result it is part of, when it is one (see RecordContext.result). */
+  result: unknown;
 }
 
 /** What the current record context holds about a held-back `event`. */
 export function holdEvent(record: RecordContext, event: unknown): HeldEvent {
-  return { key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset, value: event };
+  return { key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset, value: event, result: record.result };
 }
 
 /**
@@ -55,7 +57,7 @@ export function holdEvent(record: RecordContext, event: unknown): HeldEvent {
  * restores the current one.
  */
 export function emitHeld<H extends HeldEvent>(record: RecordContext, batch: readonly H[], emit: (held: H, index: number) => void): void {
-  const saved = { key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset, held: record.held };
+  const saved = { key: record.key, time: record.time, source: record.source, partition: record.partition, offset: record.offset, held: record.held, result: record.result };
   try {
     for (let i = 0; i < batch.length; i++) {
       const h = batch[i]!;
@@ -65,6 +67,7 @@ export function emitHeld<H extends HeldEvent>(record: RecordContext, batch: read
       record.partition = h.partition;
       record.offset = h.offset;
       record.held = h;
+      record.result = h.result;
       emit(h, i);
     }
   } finally {

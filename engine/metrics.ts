@@ -26,7 +26,7 @@ export const NOOP_COUNTER: RunCounter = { labels: () => NOOP_CHILD };
 export interface MetricsSource {
   readonly topology: string;
   /** The run's counters (RunStats). */
-  counts(): Readonly<{ in: number; processed: number; late: number; deadLettered: number; checkpoints: number; checkpointBytes: number; storeRetries: number }>;
+  counts(): Readonly<{ in: number; processed: number; late: number; deadLettered: number; resultsDeadLettered: number; windowsCut: number; checkpoints: number; checkpointBytes: number; storeRetries: number }>;
   /** Results written, per sink(...) name. */
   resultsBySink(): Iterable<readonly [string, number]>;
   /** The topology's current watermark, epoch ms (-Infinity before any event, Infinity at the end). */
@@ -42,6 +42,8 @@ const COUNTS = [
   ['events_processed_total', 'Input events processed', 'processed'],
   ['events_late_total', 'Input events too late for all their windows (late sink, or dropped)', 'late'],
   ['events_dead_lettered_total', 'Input events sent to the dead-letter output (bad input, failed model calls)', 'deadLettered'],
+  ['results_dead_lettered_total', 'Window results sent to the dead-letter output (e.g. features that are not numbers)', 'resultsDeadLettered'],
+  ['windows_cut_total', 'Windows of a replay or backfill range cut by its edges, not emitted', 'windowsCut'],
   ['checkpoints_total', 'Checkpoints taken by this process', 'checkpoints'],
   ['feature_store_retries_total', 'Feature store attempts that failed because a store was unreachable, and were retried', 'storeRetries'],
 ] as const;
@@ -155,7 +157,7 @@ class EngineMetrics {
 }
 
 function emptyTotals(): Totals {
-  return { in: 0, processed: 0, late: 0, deadLettered: 0, checkpoints: 0, storeRetries: 0, sinks: new Map() };
+  return { in: 0, processed: 0, late: 0, deadLettered: 0, resultsDeadLettered: 0, windowsCut: 0, checkpoints: 0, storeRetries: 0, sinks: new Map() };
 }
 
 function addCounts(t: Totals, run: MetricsSource): void {

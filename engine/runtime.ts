@@ -318,18 +318,20 @@ export class TopologyRun implements OperatorHost {
   deadLetter(reason: string, earlier?: EarlierRecord): void {
     const record = this.record;
     // Downstream of a window: the letter is the result's, the input event that fired it is not bad.
-    if (earlier === undefined && record.result !== undefined) return this.deadLetterResult(reason, record.result);
-    const r = earlier ?? record;
+    if (record.result !== undefined) return this.deadLetterResult(reason, record.result);
+    // An event an operator held back and passes on now (emitHeld) is the one lettered.
+    const held = earlier ?? record.held;
+    const r = held ?? record;
     this.countDeadLettered(r.source, r.partition, r.offset);
-    const letter = { reason, source: r.source, partition: r.partition, offset: r.offset, payload: earlier ? earlier.value : (record.raw ?? record.value) };
+    const letter = { reason, source: r.source, partition: r.partition, offset: r.offset, payload: held ? held.value : (record.raw ?? record.value) };
     this.writeLetter(letter, r.time, `${r.source} partition ${r.partition} offset ${r.offset}`);
   }
 
   deadLetterResult(reason: string, result: unknown): void {
     const r = this.record;
     this.stats.resultsDeadLettered++;
-    // Fired by the input event being dispatched, else by the end of input or an idle source.
-    const fired = this.inDispatch;
+    // Fired by the input event being dispatched (or held back with it), else by the end of input or an idle source.
+    const fired = this.inDispatch || r.held !== undefined;
     const letter = { reason, source: fired ? r.source : null, partition: fired ? r.partition : null, offset: fired ? r.offset : null, payload: result, result: true };
     this.writeLetter(letter, r.time, fired ? `a result fired by ${r.source} partition ${r.partition} offset ${r.offset}` : 'a result fired by the end of input');
   }

@@ -140,6 +140,17 @@ describe('enrich()', () => {
         const byCard = Object.fromEntries(got.map((e) => [e.card, [e.f_n, e.f_total]]));
         assert.deepEqual(byCard, { a: [3, 60], b: [1, 5], zz: [null, null] });
       }
+
+      // A dead letter further down is the held event's, counted once: in = processed + dead-lettered.
+      const rekeyed = defineTopology('rekeyed', ({ source, sink }) =>
+        source<{ card: string; t: number; owner?: string }>('payments', { time: 't' }).pipe(keyBy('card'), enrich(v, { from: 'online' }), keyBy('owner'), sink('out')),
+      );
+      const dlq = memorySink();
+      const owners = payments.map((p, i) => (i % 10 === 3 ? p : { ...p, owner: `o${i % 4}` }));
+      const stats = await runTopology(rekeyed, { sources: { payments: memorySource([owners]) }, sinks: { out: memorySink().connector, dlq: dlq.connector }, features: stores() });
+      assert.deepEqual([stats.in, stats.processed, stats.deadLettered], [300, 270, 30]);
+      assert.deepEqual(dlq.json().map((l) => l.offset), owners.flatMap((_, i) => (i % 10 === 3 ? [i] : [])));
+      assert.deepEqual(dlq.json()[0]!.payload, owners[3]);
     });
 
     it('is refused for a view the topology materialises, after a window, or without a store that reads', async () => {
