@@ -28,7 +28,7 @@ import type { Topology } from '../engine/topology.ts';
 import { registryModels } from '../models/registry/provider.ts';
 import { cardMinute, minuteFeatures } from '../topologies/card-minute.ts';
 import { FRAUD_FEATURES } from '../topologies/fraud.ts';
-import { RTML, ROOT } from './support.ts';
+import { RTML, ROOT, decodeOnlySeconds } from './support.ts';
 
 const n = Number(process.argv[2] ?? 200_000);
 const dir = mkdtempSync(join(tmpdir(), 'rtml-bench-fraud-'));
@@ -102,22 +102,6 @@ async function runOnce(topology: Topology): Promise<RunStats> {
   }
 }
 
-async function decodeOnlySeconds(): Promise<number> {
-  const t = performance.now();
-  const reader = await logSource(topic).open({ from: 'earliest', follow: false, readerSchema: undefined });
-  let read = 0;
-  const live = new Set(reader.partitions);
-  while (live.size > 0) {
-    for (const p of [...live]) {
-      const batch = await reader.read(p, 4096);
-      if (batch === null) live.delete(p);
-      else read += batch.length;
-    }
-  }
-  await reader.close();
-  if (read !== n) throw new Error(`decoded ${read} of ${n}`);
-  return (performance.now() - t) / 1000;
-}
 
 await runOnce(fraud); // warm-up (JIT, model load paths)
 let best: RunStats | undefined;
@@ -131,7 +115,7 @@ for (let i = 0; i < 3; i++) {
   if (best === undefined || s.elapsedMs < best.elapsedMs) best = s;
   const u = await runOnce(unscored);
   if (bestUnscored === undefined || u.elapsedMs < bestUnscored.elapsedMs) bestUnscored = u;
-  decode = Math.min(decode, await decodeOnlySeconds());
+  decode = Math.min(decode, await decodeOnlySeconds(topic, n));
 }
 rmSync(dir, { recursive: true, force: true });
 

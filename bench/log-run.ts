@@ -7,29 +7,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { logSource } from '../connectors/log/source.ts';
-import { RTML, ROOT, producedLog } from './support.ts';
+import { RTML, ROOT, decodeOnlySeconds, producedLog } from './support.ts';
 
 const n = Number(process.argv[2] ?? 1_000_000);
 const { dir, topic } = producedLog('b', n);
-
-/** In this process (started by hand with the same flags as bin/rtml.mjs for a fair floor). */
-async function decodeOnlySeconds(): Promise<number> {
-  const t = performance.now();
-  const reader = await logSource(topic).open({ from: 'earliest', follow: false, readerSchema: undefined });
-  let read = 0;
-  const live = new Set(reader.partitions);
-  while (live.size > 0) {
-    for (const p of [...live]) {
-      const batch = await reader.read(p, 4096);
-      if (batch === null) live.delete(p);
-      else read += batch.length;
-    }
-  }
-  await reader.close();
-  if (read !== n) throw new Error(`decoded ${read} of ${n}`);
-  return (performance.now() - t) / 1000;
-}
 
 function runSeconds(): { seconds: number; results: number } {
   const r = spawnSync(RTML, ['run', join(ROOT, 'bench/tumbling.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${join(dir, 'out.jsonl')}`, '--no-progress'], {
@@ -45,7 +26,7 @@ function runSeconds(): { seconds: number; results: number } {
 let decode = Infinity;
 let run = { seconds: Infinity, results: 0 };
 for (let i = 0; i < 3; i++) {
-  decode = Math.min(decode, await decodeOnlySeconds());
+  decode = Math.min(decode, await decodeOnlySeconds(topic, n));
   const r = runSeconds();
   if (r.seconds < run.seconds) run = r;
 }

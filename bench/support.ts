@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { logSource } from '../connectors/log/source.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const RTML = fileURLToPath(new URL('../bin/rtml.mjs', import.meta.url));
@@ -52,4 +53,25 @@ export function producedLog(name: string, n: number): { dir: string; topic: stri
     stdio: ['pipe', 'ignore', 'ignore'],
   });
   return { dir, topic, input };
+}
+
+/**
+ * Seconds to read and decode all `n` records of a log topic: the floor a run over it compares with
+ * (in the bench's own process, started with the same flags as bin/rtml.mjs).
+ */
+export async function decodeOnlySeconds(topic: string, n: number): Promise<number> {
+  const t = performance.now();
+  const reader = await logSource(topic).open({ from: 'earliest', follow: false, readerSchema: undefined });
+  let read = 0;
+  const live = new Set(reader.partitions);
+  while (live.size > 0) {
+    for (const p of [...live]) {
+      const batch = await reader.read(p, 4096);
+      if (batch === null) live.delete(p);
+      else read += batch.length;
+    }
+  }
+  await reader.close();
+  if (read !== n) throw new Error(`decoded ${read} of ${n}`);
+  return (performance.now() - t) / 1000;
 }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { deserialize } from 'node:v8';
 import { Redis } from 'ioredis';
@@ -50,26 +50,35 @@ async function firstWrite(uri: string, view: string): Promise<void> {
   }
 }
 
+/**
+ * A log of 150k events, the reference run's view materialised to the shared Redis, and a Redis of
+ * the test's own (started) for the run that will see the outage, writing to view `outage`.
+ */
+async function outageSetup(t: TestContext, prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), `rtml-${prefix}-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const topic = join(dir, 'events');
+  const log = EventLog.open(topic, { create: { partitions: 2 } });
+  for (const line of eventLines(150_000, { seed: 4, keys: 500 })) log.append(null, 0, 0, Buffer.from(line));
+  log.close();
+  const [reference, outage] = [uniqueView(`${prefix}_ref`), uniqueView(prefix)];
+  cleanRedis(t, reference);
+  cleanPostgres(t, reference, outage);
+  writeFileSync(join(dir, 'ref.ts'), topology(reference));
+  writeFileSync(join(dir, 'outage.ts'), topology(outage));
+
+  const clean = run(join(dir, 'ref.ts'), topic, REDIS_URI);
+  assert.equal(await clean.exited, 0, clean.stderr());
+
+  const server = new RedisServer(await freePort(), mkdtempSync(join(dir, 'redis-')));
+  await server.start();
+  t.after(() => server.stop());
+  return { dir, topic, reference, outage, server };
+}
+
 describe('feature store outage', () => {
   it('Redis down mid-run: the run retries, catches up, and loses nothing', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'rtml-outage-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const topic = join(dir, 'events');
-    const log = EventLog.open(topic, { create: { partitions: 2 } });
-    for (const line of eventLines(150_000, { seed: 4, keys: 500 })) log.append(null, 0, 0, Buffer.from(line));
-    log.close();
-    const [reference, outage] = [uniqueView('ref'), uniqueView('outage')];
-    cleanRedis(t, reference);
-    cleanPostgres(t, reference, outage);
-    writeFileSync(join(dir, 'ref.ts'), topology(reference));
-    writeFileSync(join(dir, 'outage.ts'), topology(outage));
-
-    const clean = run(join(dir, 'ref.ts'), topic, REDIS_URI);
-    assert.equal(await clean.exited, 0, clean.stderr());
-
-    const server = new RedisServer(await freePort(), mkdtempSync(join(dir, 'redis-')));
-    await server.start();
-    t.after(() => server.stop());
+    const { dir, topic, reference, outage, server } = await outageSetup(t, 'outage');
     const faulty = run(join(dir, 'outage.ts'), topic, server.uri);
     // Stop Redis once the run is writing to it, not after a fixed delay: start-up time varies
     // (a cold tsx cache in a fresh clone takes seconds) and the outage must fall inside the run.
@@ -100,24 +109,7 @@ function checkpointNow(path: string): { mtimeMs: number; size: number; in: numbe
 
 describe('feature store outage with checkpoints', () => {
   it('while Redis is down no checkpoint is taken past the unwritten rows; after it returns the run completes with the same values', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'rtml-outage-ckpt-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const topic = join(dir, 'events');
-    const log = EventLog.open(topic, { create: { partitions: 2 } });
-    for (const line of eventLines(150_000, { seed: 4, keys: 500 })) log.append(null, 0, 0, Buffer.from(line));
-    log.close();
-    const [reference, outage] = [uniqueView('ckref'), uniqueView('ckoutage')];
-    cleanRedis(t, reference);
-    cleanPostgres(t, reference, outage);
-    writeFileSync(join(dir, 'ref.ts'), topology(reference));
-    writeFileSync(join(dir, 'outage.ts'), topology(outage));
-
-    const clean = run(join(dir, 'ref.ts'), topic, REDIS_URI);
-    assert.equal(await clean.exited, 0, clean.stderr());
-
-    const server = new RedisServer(await freePort(), mkdtempSync(join(dir, 'redis-')));
-    await server.start();
-    t.after(() => server.stop());
+    const { dir, topic, reference, outage, server } = await outageSetup(t, 'ckoutage');
     const checkpoints = join(dir, 'checkpoints');
     // The topology is named 'outage': its checkpoint is checkpoints/outage.checkpoint.
     const file = join(checkpoints, 'outage.checkpoint');

@@ -1,4 +1,4 @@
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type GetShardIteratorCommandInput, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type GetShardIteratorCommandInput, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
 import type { Type } from 'avsc';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
@@ -486,6 +486,10 @@ async function listShardsRetrying(client: KinesisClient, parsed: KinesisUri, uri
   let failures = 0;
   for (;;) {
     try {
+      // A stream still being created lists its shards but refuses to read them: wait until it is ACTIVE.
+      const summary = await client.send(new DescribeStreamSummaryCommand({ StreamName: parsed.stream }));
+      const status = summary.StreamDescriptionSummary?.StreamStatus;
+      if (status === 'CREATING' || status === 'DELETING') throw Object.assign(new Error(`the stream is ${status}`), { name: 'StreamNotActive' });
       const shards = await listShards(client, parsed.stream);
       if (failures > 0) log(`rtml: kinesis ${parsed.stream} reachable again after ${failures} retr${failures === 1 ? 'y' : 'ies'}`);
       return shards;
