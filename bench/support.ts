@@ -42,10 +42,10 @@ export function rate(n: number, seconds: number): string {
  * A fresh folder holding `n` events (writeEvents) appended with `rtml produce` to a 4-partition
  * embedded log topic, Avro-encoded with schemas/transaction.avsc.
  */
-export function producedLog(name: string, n: number): { dir: string; topic: string; input: string } {
+export function producedLog(name: string, n: number, keys?: number): { dir: string; topic: string; input: string } {
   const dir = mkdtempSync(join(tmpdir(), `rtml-bench-${name}-`));
   const input = join(dir, 'events.jsonl');
-  writeEvents(input, n);
+  writeEvents(input, n, keys);
   const topic = join(dir, 'txns');
   execFileSync(process.execPath, [RTML, 'produce', `log:${topic}`, '--schema', 'schemas/transaction.avsc', '--key', 'card_id', '--partitions', '4'], {
     cwd: ROOT,
