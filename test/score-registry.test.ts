@@ -43,7 +43,8 @@ const topology = defineTopology('registry-scoring', ({ source, sink }) =>
   source('events', { time: 't' }).pipe(keyBy('card'), score('registry:MODEL', { features: ['x0', 'x1', 'x2'], maxBatch: 32 }), sink('out')),
 );
 
-async function setUp(t: TestContext) {
+/** A registry model with v1 in production and v2 registered; `onLoad` hears each version loaded. */
+async function setUp(t: TestContext, onLoad?: (name: string, version: number) => void) {
   const name = uniqueModel('scoring');
   cleanModels(t, name);
   const dir = mkdtempSync(join(tmpdir(), 'rtml-score-registry-'));
@@ -53,7 +54,7 @@ async function setUp(t: TestContext) {
   await registry.register(name, writeModel(dir, 'a.onnx', { seed: 1 }), { stage: 'production' });
   await registry.register(name, writeModel(dir, 'b.onnx', { seed: 2 }));
   const logs: string[] = [];
-  const models = registryModels(POSTGRES_URI, artifacts, (line) => logs.push(line));
+  const models = registryModels(POSTGRES_URI, artifacts, (line) => logs.push(line), { onLoad });
   // The topology names its model 'registry:MODEL'; the provider maps that name to this test's model.
   const provider = { open: (_: string, features: readonly string[]) => models.open(name, features), close: () => models.close() };
   return { name, registry, provider, logs };
@@ -145,16 +146,8 @@ describe("score('registry:…')", () => {
   });
 
   it('two score() operators on the same registry model load each version once', async (t) => {
-    const name = uniqueModel('shared');
-    cleanModels(t, name);
-    const dir = mkdtempSync(join(tmpdir(), 'rtml-score-registry-'));
-    const artifacts = join(dir, 'artifacts');
-    const registry = openRegistry(POSTGRES_URI, artifacts);
-    t.after(() => registry.close());
-    await registry.register(name, writeModel(dir, 'a.onnx', { seed: 1 }), { stage: 'production' });
     const loads: string[] = [];
-    const models = registryModels(POSTGRES_URI, artifacts, () => {}, { onLoad: (n, v) => loads.push(`${n} v${v}`) });
-    const provider = { open: (_: string, features: readonly string[]) => models.open(name, features) };
+    const { name, provider } = await setUp(t, (n, v) => loads.push(`${n} v${v}`));
     const twice = defineTopology('registry-twice', ({ source, sink }) =>
       source('events', { time: 't' }).pipe(
         keyBy('card'),
@@ -166,7 +159,7 @@ describe("score('registry:…')", () => {
     const out = memorySink();
     const events = Array.from({ length: 50 }, (_, i) => ({ id: i, card: `c${i % 9}`, t: i, x0: (i % 7) / 7, x1: (i % 5) / 5, x2: (i % 3) / 3 }));
     await runTopology(twice, { sources: { events: memorySource([events]) }, sinks: { out: out.connector }, models: provider });
-    await models.close();
+    await provider.close();
     assert.deepEqual(loads, [`${name} v1`]);
     assert.equal(out.json().length, 50);
     assert.ok(out.json().every((r) => r.score === r.again && r.version === 'v1'));
