@@ -54,7 +54,8 @@ export async function backfillCommand(file: string, options: BackfillOptions): P
   const range = options.from === undefined && options.to === undefined ? undefined : { from: options.from, to: options.to };
   await runCommand(
     file,
-    { source: options.source, sink: [], from: 'earliest', follow: false, progress: options.progress, batchSize: options.batchSize, range },
+    // Only complete windows: a window the range cuts would overwrite the stores' correct rows.
+    { source: options.source, sink: [], from: 'earliest', follow: false, progress: options.progress, batchSize: options.batchSize, range, cutWindows: 'drop' },
     {
       defaultSink: nullSink(),
       features: (signal) =>

@@ -63,6 +63,7 @@ program
   .option('--sink <name=uri>', 'bind a sink (repeatable)', collect, [])
   .option('--from <position>', 'start: an offset, an ISO date-time or t:<epoch ms> (default: the beginning)')
   .option('--to <position>', 'end, inclusive: an offset, an ISO date-time or t:<epoch ms> (default: the end)')
+  .option('--complete-windows', 'emit only windows whose events all lie in the range (default: every window fires, those the range cuts counted and never written to the feature stores)', false)
   .option('--batch-size <n>', 'records per source read', positiveInt)
   .option('--online <uri>', 'online feature store (default memory:)')
   .option('--offline <uri>', 'offline feature store (default pglite:data/pglite)')
@@ -71,8 +72,8 @@ program
   .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
   .option('--status-interval <duration>', 'print a status line to stderr this often when stderr is not a terminal (default off)')
   .option('--no-progress', 'no progress bar')
-  .action(async (topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; batchSize?: number; progress: boolean; online?: string; offline?: string; schemaRegistry?: string; metricsPort?: number; metricsHost?: string; statusInterval?: string }) =>
-    (await import('./run.ts')).runCommand(topology, { ...options, from: 'earliest', follow: false, range: { from: options.from, to: options.to } }),
+  .action(async (topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; completeWindows: boolean; batchSize?: number; progress: boolean; online?: string; offline?: string; schemaRegistry?: string; metricsPort?: number; metricsHost?: string; statusInterval?: string }) =>
+    (await import('./run.ts')).runCommand(topology, { ...options, from: 'earliest', follow: false, range: { from: options.from, to: options.to }, cutWindows: options.completeWindows ? 'drop' : 'mark' }),
   );
 
 program
@@ -87,7 +88,7 @@ program
 
 program
   .command('backfill')
-  .description('recompute feature views from the log into the offline store (and online with --online), beside any live run')
+  .description('recompute feature views from the log into the offline store (and online with --online), beside a live run (Postgres offline store); with a range, only the windows wholly inside it')
   .argument('<topology>', 'topology file (.ts) that materializes the views')
   .option('--source <name=uri>', 'bind a source (repeatable)', collect, [])
   .option('--view <name>', 'only this feature view (repeatable; default all the topology materializes)', collect, [])

@@ -23,6 +23,8 @@ export interface RunCommandOptions {
   batchSize?: number;
   /** Replay: the range of the log to re-run (offsets or times). */
   range?: { from?: string; to?: string };
+  /** What becomes of windows the range's edges cut (RunOptions.cutWindows; default mark). */
+  cutWindows?: 'mark' | 'drop';
   /** Feature stores materialize() writes to. */
   online?: string;
   offline?: string;
@@ -67,7 +69,7 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)}s`;
 }
 
-export function summaryLine(stats: RunStats): string {
+export function summaryLine(stats: RunStats, cutWindows: 'mark' | 'drop' = 'mark'): string {
   const n = (x: number) => x.toLocaleString('en-US');
   return (
     `rtml: ${stats.topology}: events in ${n(stats.in)}, processed ${n(stats.processed)}, late ${n(stats.late)}, ` +
@@ -79,7 +81,9 @@ export function summaryLine(stats: RunStats): string {
     (stats.resumed ? ', resumed from a checkpoint' : '') +
     (stats.checkpoints > 0 ? `, checkpoints ${n(stats.checkpoints)} (last ${n(stats.checkpointBytes)} bytes in ${stats.checkpointMs.toFixed(1)} ms)` : '') +
     (stats.storeRetries > 0 ? `, store retries ${n(stats.storeRetries)}` : '') +
-    (stats.windowsCut > 0 ? `, ${n(stats.windowsCut)} window(s) cut by the range edges not emitted` : '')
+    (stats.windowsCut > 0
+      ? `, ${n(stats.windowsCut)} window(s) cut by the range edges ` + (cutWindows === 'drop' ? 'not emitted' : '(emitted from part of their events, not written to the feature stores)')
+      : '')
   );
 }
 
@@ -174,7 +178,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
       from: range ? 'earliest' : (options.from as 'earliest' | 'latest'),
       range,
       // replay / backfill: only windows wholly inside the range are emitted (not `run --from <time>`, a live start).
-      completeWindows: options.range !== undefined,
+      cutWindows: options.range !== undefined ? (options.cutWindows ?? 'mark') : undefined,
       follow: options.follow,
       signal: controller.signal,
       baseDir: dirname(path),
@@ -200,7 +204,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
-  process.stderr.write(`${summaryLine(stats)}\n`);
+  process.stderr.write(`${summaryLine(stats, options.cutWindows)}\n`);
   if (features.stats.rowsWritten > 0) {
     process.stderr.write(`rtml: features: ${features.stats.rowsWritten.toLocaleString('en-US')} row(s) written to ${features.description}` + (features.stats.retries > 0 ? ` after ${features.stats.retries} retries (last: ${features.stats.lastError})` : '') + '\n');
   }

@@ -38,6 +38,8 @@ export class RecordContext {
    * later, else undefined: a dead letter downstream then is that event's (see emitHeld).
    */
   held: EarlierRecord | undefined = undefined;
+  /** The window result being emitted is cut by a replay range's edge: computed from part of its events. */
+  cut = false;
 }
 
 /** An event an operator held back, with the record context it had. */

@@ -202,7 +202,8 @@ export function materialize<T>(view: FeatureView): MonoTypeOperatorFunction<T> {
             else host.deadLetter(why);
           } else {
             const row = { entity: String(entity), time: time as number, values };
-            writer.write(view, row);
+            // A window a replay range cuts holds part of its events: never written over the stores' rows.
+            if (!record.cut) writer.write(view, row);
             table.stage(row);
           }
           subscriber.next(result as T);

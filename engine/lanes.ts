@@ -28,6 +28,8 @@ export class Lane {
   pos = 0;
   ended = false;
   retryAt = 0;
+  /** Live: its last read found nothing new (it is at the end of its partition for now). */
+  caughtUp = false;
   /** Offset of the last record pushed through the topology: the position a checkpoint saves. */
   lastOffset: number | undefined = undefined;
   /** No declared schema: the time-field scale of the Avro type the last record was decoded to. */

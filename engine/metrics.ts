@@ -43,7 +43,7 @@ const COUNTS = [
   ['events_late_total', 'Input events too late for all their windows (late sink, or dropped)', 'late'],
   ['events_dead_lettered_total', 'Input events sent to the dead-letter output (bad input, failed model calls)', 'deadLettered'],
   ['results_dead_lettered_total', 'Window results sent to the dead-letter output (e.g. features that are not numbers)', 'resultsDeadLettered'],
-  ['windows_cut_total', 'Windows of a replay or backfill range cut by its edges, not emitted', 'windowsCut'],
+  ['windows_cut_total', 'Windows of a replay or backfill range cut by its edges (partial: never written to the feature stores)', 'windowsCut'],
   ['checkpoints_total', 'Checkpoints taken by this process', 'checkpoints'],
   ['feature_store_retries_total', 'Feature store attempts that failed because a store was unreachable, and were retried', 'storeRetries'],
 ] as const;

@@ -2,19 +2,25 @@ import type { LogPosition } from './io.ts';
 
 /**
  * The edges of a ranged run (`rtml replay` / `rtml backfill` with --from/--to) as the window
- * operators see them: a window is emitted only when every event that could fall in it lies inside
- * the range; the others are "cut" by an edge, counted and never emitted (SEMANTICS.md, README
- * "Replaying and backfilling a range").
+ * operators see them: a window is whole when every event that could fall in it lies inside the
+ * range; the others are "cut" by an edge and counted — emitted marked (never written to the feature
+ * stores) or not at all (`drop`) (README "Replaying and backfilling a range").
  *
  * A window `[start, end)` of lateness L is complete when `start >= this.start` (sessions:
  * `start >= this.start + gap`) and `end + L <= this.end`.
  */
 export interface WindowEdges {
+  /**
+   * Cut windows are not emitted at all (backfill, replay --complete-windows); else they fire as
+   * any window does (SEMANTICS.md: at the end of a replay range every open window fires), marked
+   * cut, and materialize() does not write them over the stores' rows.
+   */
+  readonly drop: boolean;
   /** Event time from which every event is inside the range (-inf: no start edge). */
   readonly start: number;
   /** Event time before which every event is inside the range (+inf: no end edge). */
   readonly end: number;
-  /** Counts `n` windows (per key) that fired but were not emitted because an edge cuts them. */
+  /** Counts `n` windows (per key) that fired while an edge cuts them. */
   cut(n: number): void;
 }
 
@@ -56,6 +62,7 @@ export class RangeEdges implements WindowEdges {
 
   constructor(
     range: { from?: LogPosition; to?: LogPosition },
+    readonly drop: boolean,
     private readonly onCut: (n: number) => void = () => {},
   ) {
     const { from, to } = range;

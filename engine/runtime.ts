@@ -34,11 +34,12 @@ export interface RunOptions {
   /** Replay: a range of every source (bounded input); `from` alone (rtml run --from <time>) only sets where sources start. */
   range?: SourceOpenOptions['range'];
   /**
-   * Replay and backfill: a window is emitted only when all the events that could fall in it lie
-   * inside `range`; windows cut by its edges are counted (RunStats.windowsCut), never emitted
-   * (engine/rangeEdges.ts). A run starts with no state then.
+   * Replay and backfill: windows some of whose events may lie outside `range` are "cut" by its
+   * edges (engine/rangeEdges.ts) and counted (RunStats.windowsCut). `mark`: they fire as any window
+   * (SEMANTICS.md), marked, and materialize() does not write them to the feature stores; `drop`:
+   * they are not emitted at all. Unset: no edges (rtml run --from <time> is a live start).
    */
-  completeWindows?: boolean;
+  cutWindows?: 'mark' | 'drop';
   /** Keep reading new input after the end (live); stop with `signal`. */
   follow?: boolean;
   signal?: AbortSignal;
@@ -159,7 +160,7 @@ export interface RunStats {
   storeRetries: number;
   /** True when this run resumed from a checkpoint. */
   resumed: boolean;
-  /** Ranged runs (completeWindows): windows (per key) cut by the range's edges and not emitted. */
+  /** Ranged runs (cutWindows): windows (per key) cut by the range's edges (see RunOptions.cutWindows). */
   windowsCut: number;
 }
 
@@ -199,7 +200,7 @@ export class TopologyRun implements OperatorHost {
   private readonly watermarkListeners: ((w: number) => void)[] = [];
   private readonly operatorCounts = new Map<string, number>();
   private readonly watermarks: WatermarkTracker;
-  /** A ranged run's edges (options.completeWindows), when the range has one. */
+  /** A ranged run's edges (options.cutWindows), when the range has one. */
   private readonly edges: RangeEdges | undefined;
   private readonly lanes: Lane[] = [];
   private readonly subscriptions: Subscription[] = [];
@@ -262,7 +263,7 @@ export class TopologyRun implements OperatorHost {
   ) {
     this.topology = definition.name;
     this.watermarks = new WatermarkTracker(options.clock ?? Date.now);
-    const edges = options.completeWindows && options.range ? new RangeEdges(options.range, (n) => (this.stats.windowsCut += n)) : undefined;
+    const edges = options.cutWindows && options.range ? new RangeEdges(options.range, options.cutWindows === 'drop', (n) => (this.stats.windowsCut += n)) : undefined;
     this.edges = edges?.active ? edges : undefined;
     this.stats = {
       topology: definition.name,
@@ -995,7 +996,9 @@ export class TopologyRun implements OperatorHost {
       this.advanceWatermark(this.watermarks.finish(lane.slot));
     } else if (batch.length === 0) {
       lane.retryAt = Date.now() + pollInterval;
+      lane.caughtUp = true;
     } else {
+      lane.caughtUp = false;
       lane.load(batch);
       this.edges?.loaded(lane.slot, lane.times, batch.length);
     }
@@ -1035,7 +1038,8 @@ export class TopologyRun implements OperatorHost {
   /**
    * Merges the lanes' heads by event time (a bad record goes first: it has no time to wait for).
    * Bounded: every unfinished lane must have a head, so the order never depends on read timing.
-   * Live: lanes with nothing available are passed over.
+   * Live: the same, except that lanes caught up with their partition (their last read found
+   * nothing new) are passed over: only records arriving at the live edge merge in arrival order.
    */
   private drainMerged(follow: boolean): number {
     const { lanes } = this;
@@ -1046,7 +1050,9 @@ export class TopologyRun implements OperatorHost {
       for (let i = 0; i < lanes.length; i++) {
         const lane = lanes[i]!;
         if (lane.pos >= lane.records.length) {
-          if (!lane.ended && !follow) return n;
+          // A lane that may hold more (bounded, or live and not caught up: a backlog) is read again
+          // first, so a live run catching up merges by event time exactly as a replay does.
+          if (!lane.ended && (!follow || !lane.caughtUp)) return n;
           continue;
         }
         const time = lane.times[lane.pos]!;

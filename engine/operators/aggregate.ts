@@ -43,21 +43,26 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
       const id = host.operatorId(`${spec.kind}-window`);
       const record = host.record;
       const late = host.lateOutput(options.late, id);
-      const emit = (key: RecordKey, start: number, end: number, accs: unknown[]): void => {
+      // A ranged run (replay, backfill): windows its edges cut are marked, or dropped (edges.drop).
+      const edges = host.windowEdges?.();
+      const emit = (key: RecordKey, start: number, end: number, accs: unknown[], cut: boolean): void => {
+        if (cut && edges!.drop) return;
         const result = aggs.result(key, start, end, accs) as WindowResult<A>;
         const outerKey = record.key;
         const outerTime = record.time;
         const outerResult = record.result;
+        const outerCut = record.cut;
         record.key = key;
         record.time = end - 1;
         record.result = result;
+        record.cut = cut;
         subscriber.next(result);
         record.key = outerKey;
         record.time = outerTime;
         record.result = outerResult;
+        record.cut = outerCut;
       };
-      // A ranged run (replay, backfill) emits only the windows that lie wholly inside its range.
-      const storeOptions = { lateness: options.lateness, emitUpdates: options.emit === 'update', edges: host.windowEdges?.() };
+      const storeOptions = { lateness: options.lateness, emitUpdates: options.emit === 'update', edges };
       const store: WindowStore =
         spec.kind === 'session'
           ? new SessionWindowStore(spec, storeOptions, aggs, emit)

@@ -17,14 +17,15 @@ import type { SessionWindow, TumblingWindow, HoppingWindow } from '../windows.ts
  *
  * Stores never read the wall clock.
  */
-export type Emit = (key: RecordKey, start: number, end: number, accs: unknown[]) => void;
+/** A window's result, `cut` when a ranged run's edge cuts the window (see WindowStoreOptions.edges). */
+export type Emit = (key: RecordKey, start: number, end: number, accs: unknown[], cut: boolean) => void;
 
 export interface WindowStoreOptions {
   lateness: number;
   emitUpdates: boolean;
   /**
-   * A ranged run's edges: a window some of whose events may lie outside the range is never
-   * emitted (neither its updates nor its final result); it is counted when it fires.
+   * A ranged run's edges: a window some of whose events may lie outside the range is emitted with
+   * `cut` set (its updates and its final result); it is counted when it fires.
    */
   edges?: WindowEdges;
 }
@@ -117,7 +118,7 @@ export class TimeWindowStore implements WindowStore {
       }
       this.aggs.add(accs, event, time);
       taken = true;
-      if ((pane.fired || this.options.emitUpdates) && !this.isCut(end)) this.emit(key, start, end, accs);
+      if (pane.fired || this.options.emitUpdates) this.emit(key, start, end, accs, this.isCut(end));
     }
     return taken;
   }
@@ -130,8 +131,9 @@ export class TimeWindowStore implements WindowStore {
       const end = pending.shift()!;
       const pane = panes.get(end)!;
       pane.fired = true;
-      if (this.isCut(end)) this.options.edges!.cut(pane.entries.size);
-      else for (const [key, accs] of pane.entries) this.emit(key, end - this.size, end, accs);
+      const cut = this.isCut(end);
+      if (cut) this.options.edges!.cut(pane.entries.size);
+      for (const [key, accs] of pane.entries) this.emit(key, end - this.size, end, accs, cut);
       insertSorted(kept, end);
     }
     const horizon = watermark - this.options.lateness;
@@ -307,7 +309,7 @@ export class SessionWindowStore implements WindowStore {
     const only = sessions![first]!;
     if (first === last && only.start <= time && end <= only.end) {
       this.aggs.add(only.accs, event, time);
-      if ((only.fired || this.options.emitUpdates) && !this.isCut(only)) this.emit(key, only.start, only.end, only.accs);
+      if (only.fired || this.options.emitUpdates) this.emit(key, only.start, only.end, only.accs, this.isCut(only));
       return true;
     }
     // The event extends one session or bridges several: the result is a new window.
@@ -337,8 +339,9 @@ export class SessionWindowStore implements WindowStore {
       if (!session.alive) continue;
       if (!session.fired) {
         session.fired = true;
-        if (this.isCut(session)) this.options.edges!.cut(1);
-        else this.emit(session.key, session.start, session.end, session.accs);
+        const cut = this.isCut(session);
+        if (cut) this.options.edges!.cut(1);
+        this.emit(session.key, session.start, session.end, session.accs, cut);
       }
       const freeAt = session.end + this.options.lateness;
       if (freeAt <= watermark) this.free(session);
@@ -378,10 +381,10 @@ export class SessionWindowStore implements WindowStore {
     if (session.end <= this.watermark) {
       session.fired = true;
       if (cut) this.options.edges!.cut(1);
-      else this.emit(session.key, session.start, session.end, session.accs);
+      this.emit(session.key, session.start, session.end, session.accs, cut);
       this.timers.push(session.end + this.options.lateness, session);
     } else {
-      if (this.options.emitUpdates && !cut) this.emit(session.key, session.start, session.end, session.accs);
+      if (this.options.emitUpdates) this.emit(session.key, session.start, session.end, session.accs, cut);
       this.timers.push(session.end, session);
     }
   }
