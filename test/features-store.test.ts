@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it, type TestContext } from 'node:test';
 import { aggregate, count, defineTopology, featureView, keyBy, materialize, sum, tumbling, window, type FeatureRow, type FeatureView } from '../engine/index.ts';
-import { RtmlError } from '../engine/errors.ts';
+import { RtmlError, errorMessage } from '../engine/errors.ts';
 import { featureStore } from '../connectors/features/featureStore.ts';
 import { memoryOnline } from '../connectors/features/memoryOnline.ts';
 import { postgresClient } from '../connectors/features/postgresOffline.ts';
 import { redisOnline } from '../connectors/features/redisOnline.ts';
 import { sqlOffline } from '../connectors/features/sqlOffline.ts';
 import type { OfflineStore, OnlineStore } from '../connectors/features/stores.ts';
-import { StoreUnreachableError } from '../connectors/features/unreachable.ts';
+import { StoreUnreachableError, unreachableReason } from '../connectors/features/unreachable.ts';
 import { POSTGRES_URI, RedisServer, cleanPostgres, freePort, uniqueView } from './support/features.ts';
 import { ev, runOn } from './support/run.ts';
 
@@ -116,6 +116,20 @@ describe('feature writer', () => {
     await writer.flush(); // the store works again: the same rows are written
     assert.equal(writer.pending, 0);
     assert.equal(offline.written.length, 1);
+  });
+
+  it('tells errors that go away when the service returns from the others', () => {
+    // What ioredis, pg and Node report while a store is down or restarting: retried.
+    for (const err of [
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }),
+      new Error('Command aborted due to connection close'),
+      new Error('Connection is closed.'),
+      Object.assign(new Error('the database system is shutting down'), { code: '57P03' }),
+      new AggregateError([Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })]),
+    ]) assert.notEqual(unreachableReason(err), undefined, errorMessage(err));
+    for (const err of [new Error('syntax error at or near "SELEC"'), Object.assign(new Error('relation does not exist'), { code: '42P01' }), new TypeError('x is not a function')]) {
+      assert.equal(unreachableReason(err), undefined, errorMessage(err));
+    }
   });
 
   it('gives up when its signal aborts', async () => {

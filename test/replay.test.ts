@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EventLog } from '../connectors/log/eventLog.ts';
 import { prng } from './support/generate.ts';
@@ -87,47 +87,46 @@ describe('replay', () => {
   it('gives the same results per key as the live run that processed the appends as they came', async (t) => {
     const topic = join(dir, 'live');
     append(topic, events(200, 0, 1));
-    const liveOut = join(dir, 'live-out.jsonl');
-    const child = spawn(process.execPath, [RTML, 'run', join(dir, 'topo.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${liveOut}`, '--sink', `late=file:${join(dir, 'live-late.jsonl')}`, '--follow'], { cwd: ROOT });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    t.after(() => child.kill('SIGKILL'));
+    const live = followLive(t, topic, 'live');
     for (let chunk = 1; chunk <= 5; chunk++) {
       await new Promise((r) => setTimeout(r, 300));
       append(topic, events(200, chunk * 20_000, chunk + 1));
     }
-    // A far-future event in each partition makes the live run fire every window of the data above.
-    const log = EventLog.open(topic);
-    for (const p of [0, 1]) log.append('zz-end', 10_000_000, 0, Buffer.from(JSON.stringify({ card_id: 'zz-end', amount: 0, ts: 10_000_000 })), p);
-    log.close();
-    // Generous: a loaded CI machine runs other test files beside this one.
-    const until = Date.now() + 30_000;
-    while (!(existsSync(liveOut) && readFileSync(liveOut, 'utf8').includes('"window_end":120000'))) {
-      if (Date.now() > until) throw new Error(`live run did not catch up: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, 300));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
-
+    appendEnd(topic);
+    await live.stopOnceCaughtUp();
     assertSameAsReplay(topic, 'live');
   });
 
   it('gives the same results per key as a live run catching up on a backlog, whatever its batch size', async (t) => {
     const topic = join(dir, 'backlog');
     for (let chunk = 0; chunk <= 5; chunk++) append(topic, events(200, chunk * 20_000, chunk + 1));
-    const log = EventLog.open(topic);
-    for (const p of [0, 1]) log.append('zz-end', 10_000_000, 0, Buffer.from(JSON.stringify({ card_id: 'zz-end', amount: 0, ts: 10_000_000 })), p);
-    log.close();
+    appendEnd(topic);
     // Small batches: the partitions' buffers run dry at different points of the backlog.
     for (const batchSize of ['7', '64']) {
-      const out = join(dir, `backlog-${batchSize}-out.jsonl`);
-      const child = spawn(process.execPath, [RTML, 'run', join(dir, 'topo.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${out}`, '--sink', `late=file:${join(dir, `backlog-${batchSize}-late.jsonl`)}`, '--follow', '--batch-size', batchSize], { cwd: ROOT });
-      let stderr = '';
-      child.stderr.on('data', (d) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-      t.after(() => child.kill('SIGKILL'));
+      await followLive(t, topic, `backlog-${batchSize}`, ['--batch-size', batchSize]).stopOnceCaughtUp();
+      assertSameAsReplay(topic, `backlog-${batchSize}`);
+    }
+  });
+});
+
+/** A far-future event in each partition: a live run then fires every window of the data before it. */
+function appendEnd(topic: string): void {
+  const log = EventLog.open(topic);
+  for (const p of [0, 1]) log.append('zz-end', 10_000_000, 0, Buffer.from(JSON.stringify({ card_id: 'zz-end', amount: 0, ts: 10_000_000 })), p);
+  log.close();
+}
+
+/** `rtml run --follow` over `topic` into `<name>-out.jsonl` / `<name>-late.jsonl`; stopped (SIGTERM) once it fired the last window. */
+function followLive(t: TestContext, topic: string, name: string, extra: string[] = []) {
+  const out = join(dir, `${name}-out.jsonl`);
+  const child = spawn(process.execPath, [RTML, 'run', join(dir, 'topo.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${out}`, '--sink', `late=file:${join(dir, `${name}-late.jsonl`)}`, '--follow', ...extra], { cwd: ROOT });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.after(() => child.kill('SIGKILL'));
+  return {
+    async stopOnceCaughtUp(): Promise<void> {
+      // Generous: a loaded CI machine runs other test files beside this one.
       const until = Date.now() + 30_000;
       while (!(existsSync(out) && readFileSync(out, 'utf8').includes('"window_end":120000'))) {
         if (Date.now() > until) throw new Error(`live run did not catch up: ${stderr}`);
@@ -136,10 +135,9 @@ describe('replay', () => {
       await new Promise((r) => setTimeout(r, 300));
       child.kill('SIGTERM');
       assert.equal(await exited, 0, stderr);
-      assertSameAsReplay(topic, `backlog-${batchSize}`);
-    }
-  });
-});
+    },
+  };
+}
 
 /** The results of the live run written to `<name>-out.jsonl` / `<name>-late.jsonl` equal a replay of `topic`, per key. */
 function assertSameAsReplay(topic: string, name: string): void {

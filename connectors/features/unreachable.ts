@@ -19,7 +19,7 @@ export class StoreUnreachableError extends RtmlError {
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 // Postgres SQLSTATEs: class 08 connection exceptions, shutdowns, "cannot connect now", too many connections.
 const PG_TRANSIENT = /^(08...|57P0[123]|53300)$/;
-const DRIVER_MESSAGES = /Connection terminated|Connection is closed|Stream isn't writeable|max retries per request|timeout exceeded when trying to connect|Client has encountered a connection error/i;
+const DRIVER_MESSAGES = /Connection terminated|Connection is closed|Command aborted due to connection close|Stream isn't writeable|max retries per request|timeout exceeded when trying to connect|Client has encountered a connection error/i;
 
 /** The short reason when `err` means "service unreachable, try again later"; undefined otherwise. */
 export function unreachableReason(err: unknown): string | undefined {
