@@ -162,9 +162,9 @@ function emptyTotals(): Totals {
 
 function addCounts(t: Totals, run: MetricsSource): void {
   const c = run.counts();
-  for (const [, , field] of COUNTS) t[field] += c[field];
+  for (const [, , field] of COUNTS) if (field !== 'storeRetries') t[field] += c[field];
   // Runs of one process share its feature store: its retries once, not per run.
-  t.storeRetries = Math.max(t.storeRetries - c.storeRetries, c.storeRetries);
+  t.storeRetries = Math.max(t.storeRetries, c.storeRetries);
   for (const [sink, n] of run.resultsBySink()) t.sinks.set(sink, (t.sinks.get(sink) ?? 0) + n);
 }
 

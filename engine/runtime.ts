@@ -284,10 +284,9 @@ export class TopologyRun implements OperatorHost {
       resumed: false,
       windowsCut: 0,
     };
-    const stats = this.stats;
     this.metrics = new RunMetrics(options.metrics, {
       topology: definition.name,
-      counts: () => ((stats.storeRetries = options.features?.stats?.retries ?? 0), stats),
+      counts: () => this.snapshot(),
       resultsBySink: () => [...this.sinkCounts].map(([sink, c]) => [sink, c.n] as const),
       watermark: () => this.watermarks.watermark,
       live: options.follow ?? false,
@@ -533,6 +532,11 @@ export class TopologyRun implements OperatorHost {
     }
   }
 
+  /** The largest `outOfOrder` of the topology's sources (once built). */
+  private largestOutOfOrder(): number {
+    return Math.max(0, ...[...this.declared.values()].map((d) => d.outOfOrder));
+  }
+
   /** Builds the topology without running it: the repartition() it uses, if any (engine/worker.ts). */
   repartitionedBy(): string | undefined {
     this.build();
@@ -641,7 +645,7 @@ export class TopologyRun implements OperatorHost {
       this.exchangeSource = {
         name: EXCHANGE,
         schema: undefined,
-        outOfOrder: Math.max(0, ...[...this.declared.values()].map((d) => d.outOfOrder)),
+        outOfOrder: this.largestOutOfOrder(),
         idleTimeout: Infinity,
         ...timeReader(EXCHANGE, 'time', 1),
         subscribers: [],
@@ -705,7 +709,7 @@ export class TopologyRun implements OperatorHost {
 
   async run(): Promise<RunStats> {
     this.build();
-    if (this.edges) this.edges.outOfOrder = Math.max(0, ...[...this.declared.values()].map((d) => d.outOfOrder));
+    if (this.edges) this.edges.outOfOrder = this.largestOutOfOrder();
     const config = this.options.checkpoint;
     this.checkpointer = config && new Checkpointer(config, this.topology);
     const saved = this.checkpointer?.load(this.bindings(), this.states);
