@@ -1,5 +1,5 @@
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
-import { currentHost } from './context.ts';
+import { currentHost } from './host.ts';
 import { parseDuration, type Duration } from './duration.ts';
 import { RtmlError } from './errors.ts';
 import { callerLocation } from './location.ts';
@@ -165,8 +165,8 @@ export function materialize<T>(view: FeatureView): MonoTypeOperatorFunction<T> {
     if (shape !== undefined) checkShape(view, shape, what);
     return markShape(new Observable<T>((subscriber) => {
       const host = currentHost(what);
-      const writer = host.featureWriter(view);
-      const table = host.featureTable(view);
+      const writer = host.features.writer(view);
+      const table = host.features.table(view);
       const record = host.record;
       // Unknown shape: the view's fields that every result so far lacked (watched for the first ones).
       let watched = shape === undefined ? 0 : WATCHED_RESULTS;
@@ -178,7 +178,7 @@ export function materialize<T>(view: FeatureView): MonoTypeOperatorFunction<T> {
             alwaysMissing = alwaysMissing.filter(([f]) => r[f] === undefined);
             if (alwaysMissing.length === 0) watched = WATCHED_RESULTS;
             else if (++watched === WATCHED_RESULTS) {
-              host.report(
+              host.telemetry.report(
                 `${what}: the first ${WATCHED_RESULTS} results all lack ${alwaysMissing.map(([f, role]) => `${role} field '${f}'`).join(', ')} of feature view '${view.name}' (declared at ${view.at}); ` +
                   'they are dead-lettered: check the view against the fields the stream carries',
               );
@@ -198,8 +198,8 @@ export function materialize<T>(view: FeatureView): MonoTypeOperatorFunction<T> {
           if (reason !== undefined) {
             const why = `materialize('${view.name}'): ${reason}`;
             // A window result is not an input event: its letter leaves the event that fired it alone.
-            if (record.result !== undefined) host.deadLetterResult(why, result);
-            else host.deadLetter(why);
+            if (record.result !== undefined) host.outputs.deadLetterResult(why, result);
+            else host.outputs.deadLetter(why);
           } else {
             const row = { entity: String(entity), time: time as number, values };
             // A window a replay range cuts holds part of its events: never written over the stores' rows.
