@@ -14,4 +14,5 @@ export { parseDuration, type Duration } from './duration.ts';
 export { RtmlError, ErrorCodes, type ErrorCode } from './errors.ts';
 export { runTopology, type RunOptions, type RunStats, type RunProgress } from './runtime.ts';
 export { InputRecord, type RecordKey, type SourceConnector, type SourceReader, type SourceOpenOptions, type SinkConnector, type SinkWriter } from './io.ts';
-export { featureView, materialize, type FeatureView, type FeatureViewSpec, type FeatureRow, type FeatureValue, type FeatureStore, type FeatureWriter, type FeatureSnapshot, type FeatureLookup } from './features.ts';
+export { materialize } from './operators/materialize.ts';
+export { featureView, type FeatureView, type FeatureViewSpec, type FeatureRow, type FeatureValue, type FeatureStore, type FeatureWriter, type FeatureSnapshot, type FeatureLookup } from './features.ts';
