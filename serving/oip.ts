@@ -22,7 +22,7 @@ const TensorSchema = Type.Object({
   shape: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 2, description: '[N] or [N, F]: 1 or 2 positive integers' }),
   datatype: Type.Union(NUMERIC.map((t) => Type.Literal(t))),
   // Typed by the handler, not here: a value that is not a number is a feature error (422), as for /predict.
-  data: Type.Unknown({ description: 'the values, row-major: flat or nested arrays of numbers' }),
+  data: Type.Unknown({ description: 'numbers, row-major: a flat array, or nested arrays' }),
 });
 
 /** `POST /v2/models/{name}[/versions/{v}]/infer`. */

@@ -110,23 +110,14 @@ export function describeSchema(schema: TSchema): string {
 
 /** What the client sent, for the message: its kind and size, never a long value (it may be huge). */
 function describeValue(data: unknown, keyword: string, schema: TSchema): string {
-  switch (keyword) {
-    case 'minProperties':
-    case 'maxProperties': {
-      const n = Object.keys(data as object).length;
-      return `an object with ${n} ${n === 1 ? 'property' : 'properties'}`;
-    }
-    case 'minItems':
-    case 'maxItems': {
-      const n = (data as unknown[]).length;
-      return n === 0 ? 'an empty array' : `an array of ${n} ${n === 1 ? 'item' : 'items'}`;
-    }
-    case 'minLength':
-    case 'maxLength':
-      return (data as string).length === 0 ? 'an empty string' : `a string of ${(data as string).length} characters`;
-  }
-  const valueMatters = keyword === 'const' || keyword === 'enum' || keyword === 'minimum' || keyword === 'maximum' || (keyword === 'anyOf' && (schema.anyOf as TSchema[]).every((b) => 'const' in b));
+  if (keyword === 'minLength' || keyword === 'maxLength') return (data as string).length === 0 ? 'an empty string' : `a string of ${(data as string).length} characters`;
+  const valueMatters = keyword === 'const' || keyword === 'enum' || (keyword === 'anyOf' && (schema.anyOf as TSchema[]).every((b) => 'const' in b));
   if (typeof data === 'number' || typeof data === 'boolean') return String(data);
-  if (valueMatters && typeof data === 'string') return JSON.stringify(data.length > 40 ? `${data.slice(0, 40)}…` : data);
+  if (typeof data === 'string' && valueMatters) return JSON.stringify(data.length > 40 ? `${data.slice(0, 40)}…` : data);
+  if (Array.isArray(data)) return data.length === 0 ? 'an empty array' : `an array of ${data.length} ${data.length === 1 ? 'item' : 'items'}`;
+  if (typeof data === 'object' && data !== null) {
+    const n = Object.keys(data).length;
+    return `an object with ${n} ${n === 1 ? 'property' : 'properties'}`;
+  }
   return describeJson(data);
 }
