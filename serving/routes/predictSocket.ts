@@ -2,16 +2,16 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { RtmlError } from '../../engine/errors.ts';
 import type { RegistryModelHandle } from '../../models/registry/provider.ts';
 import type { Job, Prediction } from '../batcher.ts';
-import { INSTANCE_FIELDS, ModelName, toInstance, type Instance } from '../instances.ts';
+import { toInstance, type Instance } from '../instances.ts';
+import { PredictBody } from './predict.ts';
 import type { SocketReply } from '../socket.ts';
 import type { MessageRoute } from './route.ts';
 import { predictionFields } from './scoring.ts';
 
+/** A /predict body with the `id` its answer carries. */
 export const PredictMessage = Type.Object({
   id: Type.Union([Type.String(), Type.Number()], { description: 'a string or a number, to match the answer to its message' }),
-  model_name: ModelName,
-  ...INSTANCE_FIELDS,
-  return_probabilities: Type.Optional(Type.Boolean()),
+  ...PredictBody.properties,
 });
 
 /** `/predict` over one WebSocket connection: many rows in flight, each answered as it is scored. */
