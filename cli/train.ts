@@ -1,12 +1,8 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RtmlError } from '../engine/errors.ts';
-import { auc, logloss } from '../models/evaluate.ts';
-import { predictProbability, trainGbdt } from '../models/gbdt.ts';
-import { holdoutSplit } from '../models/holdout.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { scoreWithOnnx } from '../models/onnxScore.ts';
-import { readTrainingData } from '../models/readTable.ts';
+import { auc, holdoutSplit, logloss, predictProbability, readTrainingData, trainGbdt } from '../models/training/index.ts';
+import { gbdtToOnnx, scoreWithOnnx } from '../models/onnx/index.ts';
 
 /**
  * `rtml train --data train.csv --label is_fraud --features f1,f2,… --out model.onnx`: trains

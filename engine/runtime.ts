@@ -8,7 +8,7 @@ import { parseDuration } from './duration.ts';
 import { errorMessage, RtmlError } from './errors.ts';
 import { FeatureTable } from './featureTable.ts';
 import type { FeatureLookup, FeatureRow, FeatureStore, FeatureView, FeatureWriter } from './features.ts';
-import type { ModelProvider } from './models.ts';
+import type { ModelProvider } from './modelProvider.ts';
 import type { InputRecord, RecordKey, SinkConnector, SinkWriter, SourceConnector, SourceOpenOptions, SourceReader } from './io.ts';
 import { Lane, timeReader, type DeclaredSource } from './lanes.ts';
 import { callerLocation } from './location.ts';

@@ -1,6 +1,6 @@
 import { RtmlError, errorMessage } from '../engine/errors.ts';
 import type { OnlineFeatures, OnlineStore } from '../connectors/features/stores.ts';
-import type { RegistryModel, RegistryModelHandle } from '../models/registry/provider.ts';
+import type { RegistryModel, RegistryModelHandle } from '../models/registry/index.ts';
 import { describeJson, type Instance } from './instances.ts';
 import type { ServingMetrics } from './metrics.ts';
 

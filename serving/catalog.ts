@@ -1,6 +1,5 @@
 import { errorMessage } from '../engine/errors.ts';
-import type { RegistryModelHandle, RegistryModelProvider } from '../models/registry/provider.ts';
-import type { ModelVersion } from '../models/registry/store.ts';
+import type { ModelVersion, RegistryModelHandle, RegistryModelProvider } from '../models/registry/index.ts';
 
 export interface ModelStatus {
   readonly name: string;

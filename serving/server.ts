@@ -1,7 +1,7 @@
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import { RtmlError, errorMessage } from '../engine/errors.ts';
 import type { OnlineStore } from '../connectors/features/stores.ts';
-import type { RegistryModel, RegistryModelHandle, RegistryModelProvider } from '../models/registry/provider.ts';
+import type { RegistryModel, RegistryModelHandle, RegistryModelProvider } from '../models/registry/index.ts';
 import type { Scope } from './apiKeys.ts';
 import { createAuthenticator, type AuthOptions, type Authenticator, type Principal } from './auth.ts';
 import { Batcher, type Job, type Prediction } from './batcher.ts';

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { trainCommand, type TrainOptions } from '../cli/train.ts';
-import { writeTable, type TableColumn } from '../connectors/features/tableFile.ts';
-import { loadOnnxModel } from '../models/onnxLoad.ts';
-import { mulberry32 } from '../models/synthetic.ts';
+import { writeTable, type TableColumn } from '../storage/index.ts';
+import { loadOnnxModel } from '../models/onnx/index.ts';
+import { mulberry32 } from '../models/training/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rtml-train-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

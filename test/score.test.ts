@@ -5,13 +5,11 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { map } from 'rxjs';
 import { aggregate, count, defineTopology, keyBy, score, tumbling, window } from '../engine/index.ts';
-import type { ModelProvider } from '../engine/models.ts';
+import type { ModelProvider } from '../engine/modelProvider.ts';
 import { loadedFileModels } from '../engine/operators/score.ts';
 import { runTopology } from '../engine/runtime.ts';
-import { predictProbability, trainGbdt } from '../models/gbdt.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { featureMatrix } from '../models/matrix.ts';
-import { xorData } from '../models/synthetic.ts';
+import { featureMatrix, predictProbability, trainGbdt, xorData } from '../models/training/index.ts';
+import { gbdtToOnnx } from '../models/onnx/index.ts';
 import { memorySink, memorySource } from './support/memory.ts';
 
 let modelPath: string;

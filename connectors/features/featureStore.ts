@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from '../../engine/features.ts';
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
 import type { OfflineStore, OnlineFeatures, OnlineStore } from './stores.ts';
-import { unreachableReason } from './unreachable.ts';
+import { unreachableReason } from '../../storage/index.ts';
 
 /**
  * A run's feature store: every row goes to the offline store (history, for training sets), then

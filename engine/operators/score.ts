@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { Observable, type OperatorFunction } from 'rxjs';
-import { loadOnnxModel } from '../../models/onnxLoad.ts';
-import { SyncOnnxSession } from '../../models/syncSession.ts';
+import { loadOnnxModel, SyncOnnxSession } from '../../models/onnx/index.ts';
 import { currentHost, emitHeld, holdEvent, type HeldEvent } from '../context.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
-import type { ModelHandle, ModelRouting, ScoringModel } from '../models.ts';
+import type { ModelHandle, ModelRouting, ScoringModel } from '../modelProvider.ts';
 import { callerLocation } from '../location.ts';
 import { extender } from './extend.ts';
 

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { errorMessage } from '../../engine/errors.ts';
-import { redactUri } from '../../connectors/features/stores.ts';
+import { redactUri } from '../../storage/index.ts';
 import { CHANNEL } from './schema.ts';
 
 /**

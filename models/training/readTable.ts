@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { RtmlError, errorMessage } from '../engine/errors.ts';
-import { tableFormat } from '../connectors/features/tableFile.ts';
+import { RtmlError, errorMessage } from '../../engine/errors.ts';
+import { tableFormat } from '../../storage/index.ts';
 import { forEachCsvRecord } from './csvRecords.ts';
 import { featureMatrix, type LabelledData } from './matrix.ts';
 
