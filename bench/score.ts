@@ -14,7 +14,7 @@ import { InputRecord, type SourceConnector } from '../engine/io.ts';
 import { defineTopology, keyBy, score } from '../engine/index.ts';
 import { runTopology } from '../engine/runtime.ts';
 import { trainGbdt, xorData } from '../models/training/index.ts';
-import { gbdtToOnnx, SyncOnnxSession } from '../models/onnx/index.ts';
+import { gbdtToOnnx, SyncOnnxSession, onnxFileModels } from '../models/onnx/index.ts';
 import { nullSink } from '../connectors/null/sink.ts';
 
 const n = Number(process.argv[2] ?? 200_000);
@@ -57,7 +57,7 @@ async function eventsPerSecond(maxBatch: number): Promise<number> {
   const topology = defineTopology('bench-score', ({ source, sink }) =>
     source('events', { time: 't' }).pipe(keyBy('k'), score(path, { features: names.map((name) => ({ name, default: Number.NaN })), maxBatch }), sink('out')),
   );
-  const stats = await runTopology(topology, { sources: { events: generated }, sinks: { out: nullSink() } });
+  const stats = await runTopology(topology, { sources: { events: generated }, sinks: { out: nullSink() }, models: onnxFileModels() });
   return stats.eventsPerSecond;
 }
 

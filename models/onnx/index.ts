@@ -4,3 +4,4 @@ export { INPUT_NAME, META_FEATURES, META_LABEL, META_METRICS, META_PARAMS, META_
 export { loadOnnxModel, type LoadOptions, type LoadedModel } from './onnxLoad.ts';
 export { scoreWithOnnx } from './onnxScore.ts';
 export { SyncOnnxSession } from './syncSession.ts';
+export { loadedFileModels, onnxFileModels } from './fileModels.ts';
