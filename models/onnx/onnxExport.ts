@@ -121,4 +121,4 @@ function bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
-const RTML_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const RTML_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
