@@ -41,7 +41,7 @@ export async function trainCommand(options: TrainOptions): Promise<TrainSummary>
   if (!options.out.toLowerCase().endsWith('.onnx')) throw new RtmlError('RTML_E_USAGE', `--out ${options.out}: the model file name must end in .onnx`);
   const features = options.features.split(',').map((f) => f.trim());
   if (features.some((f) => f === '')) throw new RtmlError('RTML_E_USAGE', `--features ${options.features}: expected comma-separated column names, none empty`);
-  const data = readTrainingData(options.data, { label: options.label, features });
+  const data = await readTrainingData(options.data, { label: options.label, features });
   const { train, heldOut } = holdoutSplit(data);
 
   const started = performance.now();
