@@ -25,7 +25,7 @@ import { nullSink } from '../connectors/null/sink.ts';
 import { defineTopology, enrich, keyBy } from '../engine/index.ts';
 import { runTopology, type RunStats } from '../engine/runtime.ts';
 import type { Topology } from '../engine/topology.ts';
-import { registryModels } from '../models/registry/provider.ts';
+import { registryModels } from '../models/registry/index.ts';
 import { cardMinute, minuteFeatures } from '../topologies/card-minute.ts';
 import { FRAUD_FEATURES } from '../topologies/fraud.ts';
 import { RTML, ROOT, decodeOnlySeconds } from './support.ts';

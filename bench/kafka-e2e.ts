@@ -14,9 +14,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConsumerGlobalConfig } from '@confluentinc/kafka-javascript';
 import { kafkaModule } from '../connectors/kafka/client.ts';
-import { trainGbdt } from '../models/gbdt.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { xorData } from '../models/synthetic.ts';
+import { trainGbdt, xorData } from '../models/training/index.ts';
+import { gbdtToOnnx } from '../models/onnx/index.ts';
 import { startMockKafka } from '../test/support/kafka.ts';
 import { NODE_FLAGS, ROOT, RTML } from './support.ts';
 

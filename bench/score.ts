@@ -13,10 +13,8 @@ import { join } from 'node:path';
 import { InputRecord, type SourceConnector } from '../engine/io.ts';
 import { defineTopology, keyBy, score } from '../engine/index.ts';
 import { runTopology } from '../engine/runtime.ts';
-import { trainGbdt } from '../models/gbdt.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { SyncOnnxSession } from '../models/syncSession.ts';
-import { xorData } from '../models/synthetic.ts';
+import { trainGbdt, xorData } from '../models/training/index.ts';
+import { gbdtToOnnx, SyncOnnxSession, onnxFileModels } from '../models/onnx/index.ts';
 import { nullSink } from '../connectors/null/sink.ts';
 
 const n = Number(process.argv[2] ?? 200_000);
@@ -59,7 +57,7 @@ async function eventsPerSecond(maxBatch: number): Promise<number> {
   const topology = defineTopology('bench-score', ({ source, sink }) =>
     source('events', { time: 't' }).pipe(keyBy('k'), score(path, { features: names.map((name) => ({ name, default: Number.NaN })), maxBatch }), sink('out')),
   );
-  const stats = await runTopology(topology, { sources: { events: generated }, sinks: { out: nullSink() } });
+  const stats = await runTopology(topology, { sources: { events: generated }, sinks: { out: nullSink() }, models: onnxFileModels() });
   return stats.eventsPerSecond;
 }
 

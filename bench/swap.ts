@@ -14,14 +14,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { registryModels } from '../models/registry/provider.ts';
+import { openRegistry, registryModels } from '../models/registry/index.ts';
 import { InputRecord, type SinkConnector, type SourceConnector } from '../engine/io.ts';
 import { defineTopology, keyBy, score } from '../engine/index.ts';
 import { runTopology } from '../engine/runtime.ts';
-import { trainGbdt } from '../models/gbdt.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { openRegistry } from '../models/registry/index.ts';
-import { xorData } from '../models/synthetic.ts';
+import { trainGbdt, xorData } from '../models/training/index.ts';
+import { gbdtToOnnx } from '../models/onnx/index.ts';
 
 const POSTGRES = 'postgres://postgres@127.0.0.1:5432/test';
 const name = `bench_swap_${process.pid}`;

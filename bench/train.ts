@@ -5,11 +5,8 @@
  * rows × features, training seconds, held-out AUC, max |ONNX − TS|. Run: npx tsx bench/train.ts
  * [rows] [features]. Target: well under a minute.
  */
-import { auc } from '../models/evaluate.ts';
-import { predictProbability, trainGbdt } from '../models/gbdt.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { scoreWithOnnx } from '../models/onnxScore.ts';
-import { xorData } from '../models/synthetic.ts';
+import { auc, predictProbability, trainGbdt, xorData } from '../models/training/index.ts';
+import { gbdtToOnnx, scoreWithOnnx } from '../models/onnx/index.ts';
 
 const ROWS = Number(process.argv[2] ?? 100_000);
 const FEATURES = Number(process.argv[3] ?? 20);

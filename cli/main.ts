@@ -136,7 +136,7 @@ features
 program
   .command('train')
   .description('train gradient-boosted trees on a training set (last 20 % of rows held out) and write an ONNX model')
-  .requiredOption('--data <file>', 'training set: .csv or .jsonl, as rtml features export writes it')
+  .requiredOption('--data <file>', 'training set: .csv, .jsonl or .parquet, as rtml features export writes it')
   .requiredOption('--label <column>', 'label column: 0/1 or true/false')
   .requiredOption('--features <list>', 'comma-separated feature columns, in the order the model takes them')
   .requiredOption('--out <file.onnx>', 'ONNX model to write')

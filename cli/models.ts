@@ -1,9 +1,5 @@
 import { RtmlError } from '../engine/errors.ts';
-import { openRegistry } from '../models/registry/open.ts';
-import type { Registered, Registry, RoutingUpdate } from '../models/registry/registry.ts';
-import { describeRouting, type Routing, type Split } from '../models/registry/routing.ts';
-import type { ModelVersion } from '../models/registry/store.ts';
-import type { Stage } from '../models/registry/transitions.ts';
+import { describeRouting, openRegistry, type ModelVersion, type Registered, type Registry, type Routing, type RoutingUpdate, type Split, type Stage } from '../models/registry/index.ts';
 
 /**
  * `rtml models …`: register ONNX models and route them. Each action prints one line on stdout;

@@ -8,8 +8,8 @@ import { featureStore, type RtmlFeatureStore } from '../connectors/features/feat
 import { DEFAULT_OFFLINE, DEFAULT_ONLINE, offlineStoreFromUri, onlineStoreFromUri } from '../connectors/features/uri.ts';
 import { parseRegistryUrl } from '../connectors/kafka/schemaRegistry.ts';
 import { sinkFromUri, sourceFromUri } from '../connectors/uri.ts';
-import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY } from '../models/registry/index.ts';
-import { registryModels } from '../models/registry/provider.ts';
+import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY, registryModels } from '../models/registry/index.ts';
+import { onnxFileModels } from '../models/onnx/index.ts';
 import { loadTopology } from './loadTopology.ts';
 import { startMetricsServer, type MetricsServer } from './metricsServer.ts';
 import { progressBar } from './progress.ts';
@@ -185,7 +185,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
       batchSize: options.batchSize,
       checkpoint,
       features,
-      models,
+      models: onnxFileModels(models),
       defaultSink: extras.defaultSink,
       onProgress: (p) => {
         latest = p;

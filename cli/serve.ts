@@ -1,9 +1,7 @@
 import { parseDuration } from '../engine/duration.ts';
 import { RtmlError } from '../engine/errors.ts';
 import { onlineStoreFromUri } from '../connectors/features/uri.ts';
-import { DEFAULT_ARTIFACTS } from '../models/registry/artifacts.ts';
-import { DEFAULT_REGISTRY } from '../models/registry/open.ts';
-import { registryModels } from '../models/registry/provider.ts';
+import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY, registryModels } from '../models/registry/index.ts';
 import { createApiKey } from '../serving/apiKeys.ts';
 import { IngestTopic } from '../serving/ingest.ts';
 import type { RateLimit } from '../serving/rateLimit.ts';

@@ -1,12 +1,8 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RtmlError } from '../engine/errors.ts';
-import { auc, logloss } from '../models/evaluate.ts';
-import { predictProbability, trainGbdt } from '../models/gbdt.ts';
-import { holdoutSplit } from '../models/holdout.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { scoreWithOnnx } from '../models/onnxScore.ts';
-import { readTrainingData } from '../models/readTable.ts';
+import { auc, holdoutSplit, logloss, predictProbability, readTrainingData, trainGbdt } from '../models/training/index.ts';
+import { gbdtToOnnx, scoreWithOnnx } from '../models/onnx/index.ts';
 
 /**
  * `rtml train --data train.csv --label is_fraud --features f1,f2,… --out model.onnx`: trains
@@ -45,7 +41,7 @@ export async function trainCommand(options: TrainOptions): Promise<TrainSummary>
   if (!options.out.toLowerCase().endsWith('.onnx')) throw new RtmlError('RTML_E_USAGE', `--out ${options.out}: the model file name must end in .onnx`);
   const features = options.features.split(',').map((f) => f.trim());
   if (features.some((f) => f === '')) throw new RtmlError('RTML_E_USAGE', `--features ${options.features}: expected comma-separated column names, none empty`);
-  const data = readTrainingData(options.data, { label: options.label, features });
+  const data = await readTrainingData(options.data, { label: options.label, features });
   const { train, heldOut } = holdoutSplit(data);
 
   const started = performance.now();

@@ -3,6 +3,7 @@ import { RtmlError } from '../engine/errors.ts';
 import type { FeatureRow, FeatureStore, FeatureValue } from '../engine/features.ts';
 import type { SourceConnector } from '../engine/io.ts';
 import { runTopology } from '../engine/runtime.ts';
+import { onnxFileModels } from '../models/onnx/index.ts';
 import type { OnlineFeatures } from '../connectors/features/stores.ts';
 import { DEFAULT_OFFLINE, offlineStoreFromUri, onlineStoreFromUri } from '../connectors/features/uri.ts';
 import { nullSink } from '../connectors/null/sink.ts';
@@ -61,7 +62,7 @@ export async function featuresVerifyCommand(file: string, options: VerifyOptions
   const sources = bindings<SourceConnector>(options.source, '--source', sourceFromUri);
   const { topology, path } = await loadTopology(file);
   const recompute = recomputing(options.view);
-  await runTopology(topology, { sources, sinks: {}, defaultSink: nullSink(), features: recompute.store, baseDir: dirname(path), warn: () => {} });
+  await runTopology(topology, { sources, sinks: {}, defaultSink: nullSink(), features: recompute.store, models: onnxFileModels(), baseDir: dirname(path), warn: () => {} });
   if (recompute.rows() === 0) throw new RtmlError('RTML_E_USAGE', `features verify: the replay computed no rows for view '${options.view}' (does ${path} materialize it?)`);
   const entities = [...recompute.latest.keys()];
   const online = onlineStoreFromUri(options.online);

@@ -13,7 +13,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { mulberry32 } from '../models/synthetic.ts';
+import { mulberry32 } from '../models/training/index.ts';
 
 const { values } = parseArgs({
   options: {

@@ -3,7 +3,7 @@ import { RtmlError } from './errors.ts';
 import type { Stateful } from './state.ts';
 import type { FeatureTable } from './featureTable.ts';
 import type { FeatureLookup, FeatureView, FeatureWriter } from './features.ts';
-import type { ModelProvider } from './models.ts';
+import type { ModelProvider } from './modelProvider.ts';
 import type { RecordKey } from './io.ts';
 import type { WindowEdges } from './rangeEdges.ts';
 import type { RunCounter } from './metrics.ts';

@@ -1,6 +1,6 @@
 import { RtmlError, errorMessage } from './errors.ts';
 import type { ExchangeSide, OperatorHost, TelemetryCapability } from './host.ts';
-import type { ModelProvider } from './models.ts';
+import type { ModelProvider } from './modelProvider.ts';
 import { RangeEdges } from './rangeEdges.ts';
 import { RecordContext } from './record.ts';
 import { RunMetrics, type RunCounter } from './metrics.ts';
@@ -94,7 +94,8 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
   }
 
   models(what: string): ModelProvider {
-    if (!this.options.models) throw new RtmlError('RTML_E_BINDING', `${what} names a registered model, but this run has no model registry (rtml run --registry URI)`);
+    // rtml run always binds one (model files, and the registry with --registry); a program calling runTopology passes its own.
+    if (!this.options.models) throw new RtmlError('RTML_E_BINDING', `${what} names a model, but this run has no model provider (RunOptions.models: onnxFileModels() from models/onnx)`);
     return this.options.models;
   }
 

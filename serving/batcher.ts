@@ -1,6 +1,7 @@
 import { RtmlError, errorMessage } from '../engine/errors.ts';
+import { scoreBatch } from '../engine/scoring/scoreBatch.ts';
 import type { OnlineFeatures, OnlineStore } from '../connectors/features/stores.ts';
-import type { RegistryModel, RegistryModelHandle } from '../models/registry/provider.ts';
+import type { RegistryModel, RegistryModelHandle } from '../models/registry/index.ts';
 import { describeJson, type Instance } from './instances.ts';
 import type { ServingMetrics } from './metrics.ts';
 
@@ -122,9 +123,7 @@ export class Batcher {
       }
     }
     const live = failed.size === 0 ? rows : rows.filter((r) => !failed.has(r.job));
-    const scores = this.scoreServing(live, wanted, found, fail);
-    this.scoreShadows(live, scores, wanted, found);
-    this.answer(live, scores, failed);
+    this.answer(live, this.score(live, wanted, found, fail), failed);
   }
 
   /** Notes the lookups `instance` needs for `model`; `where` set: refuses missing or ill-typed features (422). */
@@ -202,48 +201,42 @@ export class Batcher {
     return true;
   }
 
-  private scoreServing(rows: readonly Row[], wanted: Map<string, Map<string, number>>, found: Map<string, (OnlineFeatures | null)[]>, fail: (job: Job, err: unknown) => void): Float32Array {
-    const scores = new Float32Array(rows.length);
-    for (const [model, positions] of groupBy(rows, (r) => r.model)) {
-      const values = new Float32Array(positions.length * model.featureCount);
-      positions.forEach((p, k) => this.fill(rows[p]!.instance, model, wanted, found, values, k * model.featureCount));
-      try {
-        const out = model.score(values, positions.length);
-        positions.forEach((p, k) => (scores[p] = out[k]!));
-        this.options.metrics.batchRows.labels(model.name, model.version).observe(positions.length);
-      } catch (err) {
-        const error = new RtmlError('RTML_E_MODEL', `model ${model.name} ${model.version} failed to score: ${errorMessage(err)}`);
-        for (const p of positions) fail(rows[p]!.job, error);
-      }
-    }
-    return scores;
-  }
-
-  /** Scores the rows with each shadow version and records the results; never answered. */
-  private scoreShadows(rows: readonly Row[], scores: Float32Array, wanted: Map<string, Map<string, number>>, found: Map<string, (OnlineFeatures | null)[]>): void {
-    if (!rows.some((r) => r.shadows.length > 0)) return;
-    const byShadow = new Map<RegistryModel, number[]>();
-    rows.forEach((r, p) => {
-      for (const shadow of r.shadows) {
-        let positions = byShadow.get(shadow);
-        if (positions === undefined) byShadow.set(shadow, (positions = []));
-        positions.push(p);
-      }
+  /**
+   * Scores the live rows with their serving versions and shadows (engine/scoring/scoreBatch.ts): a
+   * failed model call is rescored row by row, so only the requests with a row the model fails on
+   * fail; the rest are answered.
+   */
+  private score(rows: readonly Row[], wanted: Map<string, Map<string, number>>, found: Map<string, (OnlineFeatures | null)[]>, fail: (job: Job, err: unknown) => void): Float32Array {
+    const { metrics, threshold } = this.options;
+    const result = scoreBatch<RegistryModel>(
+      {
+        rows: rows.length,
+        serving: (p) => rows[p]!.model,
+        shadows: (p) => rows[p]!.shadows,
+        fill: (p, model, out, offset) => this.fill(rows[p]!.instance, model, wanted, found, out, offset),
+      },
+      threshold,
+      {
+        modelCall: (model, n) => metrics.batchRows.labels(model.name, model.version).observe(n),
+        modelFailures: () => {}, // each failing request is answered with its error and counted by status
+        shadowScored: (shadow, scores, served, disagreed) => {
+          const delta = metrics.shadowDelta.labels(shadow.name, shadow.version);
+          for (let k = 0; k < scores.length; k++) delta.observe(Math.abs(scores[k]! - served[k]!));
+          metrics.shadowPredictions.labels(shadow.name, shadow.version).inc(served.length);
+          if (disagreed > 0) metrics.shadowDisagreements.labels(shadow.name, shadow.version).inc(disagreed);
+        },
+        shadowFailed: (shadow, n, reason) => {
+          metrics.shadowFailures.labels(shadow.name, shadow.version).inc(n);
+          this.options.log(`rtml: serve: shadow ${shadow.name} ${shadow.version} failed to score: ${reason}`);
+        },
+      },
+    );
+    result.errors.forEach((error, p) => {
+      if (error === undefined) return;
+      const { model, job } = rows[p]!;
+      fail(job, new RtmlError('RTML_E_MODEL', `model ${model.name} ${model.version} failed to score: ${error}`));
     });
-    const { metrics } = this.options;
-    for (const [shadow, positions] of byShadow) {
-      const values = new Float32Array(positions.length * shadow.featureCount);
-      const scored = positions.filter((p, k) => this.fill(rows[p]!.instance, shadow, wanted, found, values, k * shadow.featureCount));
-      if (scored.length < positions.length) continue; // the shadow takes features these requests do not carry: skip the batch
-      try {
-        const out = shadow.score(values, positions.length);
-        const delta = metrics.shadowDelta.labels(shadow.name, shadow.version);
-        positions.forEach((p, k) => delta.observe(Math.abs(out[k]! - scores[p]!)));
-        metrics.shadowPredictions.labels(shadow.name, shadow.version).inc(positions.length);
-      } catch (err) {
-        this.options.log(`rtml: serve: shadow ${shadow.name} ${shadow.version} failed to score: ${errorMessage(err)}`);
-      }
-    }
+    return result.scores;
   }
 
   private answer(rows: readonly Row[], scores: Float32Array, failed: ReadonlySet<Job>): void {
@@ -273,15 +266,4 @@ export class Batcher {
     }
     return plan;
   }
-}
-
-function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, number[]> {
-  const groups = new Map<K, number[]>();
-  items.forEach((item, i) => {
-    const k = key(item);
-    let positions = groups.get(k);
-    if (positions === undefined) groups.set(k, (positions = []));
-    positions.push(i);
-  });
-  return groups;
 }

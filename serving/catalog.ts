@@ -1,6 +1,5 @@
 import { errorMessage, RtmlError } from '../engine/errors.ts';
-import type { RegistryModel, RegistryModelHandle, RegistryModelProvider } from '../models/registry/provider.ts';
-import type { ModelVersion } from '../models/registry/store.ts';
+import type { ModelVersion, RegistryModel, RegistryModelHandle, RegistryModelProvider } from '../models/registry/index.ts';
 import { truncate } from './http.ts';
 
 export interface ModelStatus {

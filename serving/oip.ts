@@ -1,7 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { RtmlError } from '../engine/errors.ts';
-import type { RegistryModel } from '../models/registry/provider.ts';
-import type { ModelVersion } from '../models/registry/store.ts';
+import type { ModelVersion, RegistryModel } from '../models/registry/index.ts';
 import type { Prediction } from './batcher.ts';
 import { describeJson, type Instance } from './instances.ts';
 

@@ -1,7 +1,7 @@
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import { RtmlError } from '../engine/errors.ts';
 import type { OnlineStore } from '../connectors/features/stores.ts';
-import type { RegistryModelProvider } from '../models/registry/provider.ts';
+import type { RegistryModelProvider } from '../models/registry/index.ts';
 import { Admission } from './admission.ts';
 import { apiHtml } from './apiDocs.ts';
 import { createAuthenticator, type AuthOptions } from './auth.ts';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { map } from 'rxjs';
 import { summaryLine } from '../cli/run.ts';
 import { aggregate, count, defineTopology, featureView, keyBy, last, materialize, score, sum, tumbling, window } from '../engine/index.ts';
-import type { ModelProvider } from '../engine/models.ts';
+import type { ModelProvider } from '../engine/modelProvider.ts';
 import { runTopology } from '../engine/runtime.ts';
 import { memoryFeatureStore, memorySink, memorySource, Undecodable } from './support/memory.ts';
 import { runOn } from './support/run.ts';

@@ -2,13 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { featureView, type FeatureRow, type FeatureView, type FeatureViewSpec } from '../engine/features.ts';
 import { RtmlError } from '../engine/errors.ts';
-import { pgliteClient } from '../connectors/features/pgliteOffline.ts';
-import { postgresClient, postgresOffline } from '../connectors/features/postgresOffline.ts';
-import type { SqlClient } from '../connectors/features/sql.ts';
+import { postgresOffline } from '../connectors/features/postgresOffline.ts';
 import { sqlOffline } from '../connectors/features/sqlOffline.ts';
 import type { OfflineStore } from '../connectors/features/stores.ts';
-import { StoreUnreachableError } from '../connectors/features/unreachable.ts';
 import { offlineStoreFromUri } from '../connectors/features/uri.ts';
+import { StoreUnreachableError, pgliteClient, postgresClient, type SqlClient } from '../storage/index.ts';
 import { POSTGRES_URI, cleanPostgres, freePort, tempDir, uniqueView } from './support/features.ts';
 
 const row = (entity: string, time: number, values: FeatureRow['values']): FeatureRow => ({ entity, time, values });

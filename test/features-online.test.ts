@@ -7,8 +7,8 @@ import { getOnlineFeatures } from '../connectors/features/featureStore.ts';
 import { memoryOnline } from '../connectors/features/memoryOnline.ts';
 import { redisOnline } from '../connectors/features/redisOnline.ts';
 import type { OnlineStore } from '../connectors/features/stores.ts';
-import { StoreUnreachableError } from '../connectors/features/unreachable.ts';
 import { onlineStoreFromUri } from '../connectors/features/uri.ts';
+import { StoreUnreachableError } from '../storage/index.ts';
 import { REDIS_URI, cleanRedis, freePort, uniqueView } from './support/features.ts';
 
 const row = (entity: string, time: number, values: FeatureRow['values']): FeatureRow => ({ entity, time, values });

@@ -5,11 +5,10 @@ import { aggregate, count, defineTopology, featureView, keyBy, materialize, sum,
 import { RtmlError, errorMessage } from '../engine/errors.ts';
 import { featureStore } from '../connectors/features/featureStore.ts';
 import { memoryOnline } from '../connectors/features/memoryOnline.ts';
-import { postgresClient } from '../connectors/features/postgresOffline.ts';
 import { redisOnline } from '../connectors/features/redisOnline.ts';
 import { sqlOffline } from '../connectors/features/sqlOffline.ts';
 import type { OfflineStore, OnlineStore } from '../connectors/features/stores.ts';
-import { StoreUnreachableError, unreachableReason } from '../connectors/features/unreachable.ts';
+import { StoreUnreachableError, postgresClient, unreachableReason } from '../storage/index.ts';
 import { POSTGRES_URI, RedisServer, cleanPostgres, freePort, uniqueView } from './support/features.ts';
 import { ev, runOn } from './support/run.ts';
 

@@ -12,7 +12,8 @@ import { EventLog } from '../connectors/log/eventLog.ts';
 import { listSegments, lockPath } from '../connectors/log/layout.ts';
 import { LogReader, type StartPosition } from '../connectors/log/logReader.ts';
 import type { PartitionCursor } from '../connectors/log/partitionCursor.ts';
-import { fnv1a32, partitionFor } from '../connectors/log/partitioner.ts';
+import { partitionFor } from '../connectors/log/partitioner.ts';
+import { fnv1a32 } from '../storage/index.ts';
 
 /** A fresh topic path in a temp dir removed after the test. */
 function tempTopic(t: TestContext, name = 'topic'): string {

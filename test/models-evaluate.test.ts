@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { auc, logloss } from '../models/evaluate.ts';
-import { holdoutSplit } from '../models/holdout.ts';
-import { featureMatrix } from '../models/matrix.ts';
+import { auc, featureMatrix, holdoutSplit, logloss } from '../models/training/index.ts';
 
 describe('auc', () => {
   it('is 1 for a perfect ranking, 0 for a reversed one, 0.5 when every score ties', () => {

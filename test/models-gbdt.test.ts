@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { auc } from '../models/evaluate.ts';
-import { predictProbability, trainGbdt } from '../models/gbdt.ts';
-import { holdoutSplit } from '../models/holdout.ts';
-import { featureMatrix, type LabelledData } from '../models/matrix.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { mulberry32, xorData } from '../models/synthetic.ts';
+import { auc, featureMatrix, holdoutSplit, mulberry32, predictProbability, trainGbdt, xorData, type LabelledData } from '../models/training/index.ts';
+import { gbdtToOnnx } from '../models/onnx/index.ts';
 
 const splitFeatures = (model: ReturnType<typeof trainGbdt>) => new Set(model.trees.flatMap((t) => [...t.feature].filter((f) => f >= 0)));
 

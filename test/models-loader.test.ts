@@ -3,11 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { trainGbdt } from '../models/gbdt.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { onnx } from '../models/onnxFormat.ts';
-import { loadOnnxModel } from '../models/onnxLoad.ts';
-import { xorData } from '../models/synthetic.ts';
+import { trainGbdt, xorData } from '../models/training/index.ts';
+import { gbdtToOnnx, loadOnnxModel, onnx } from '../models/onnx/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rtml-models-loader-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

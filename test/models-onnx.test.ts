@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { predictProbability, trainGbdt } from '../models/gbdt.ts';
-import { holdoutSplit } from '../models/holdout.ts';
-import { featureMatrix } from '../models/matrix.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { loadOnnxModel } from '../models/onnxLoad.ts';
-import { scoreWithOnnx } from '../models/onnxScore.ts';
-import { xorData } from '../models/synthetic.ts';
+import { featureMatrix, holdoutSplit, predictProbability, trainGbdt, xorData } from '../models/training/index.ts';
+import { gbdtToOnnx, loadOnnxModel, scoreWithOnnx } from '../models/onnx/index.ts';
 
 async function maxDiff(bytes: Uint8Array, expected: Float64Array, matrix: Parameters<typeof scoreWithOnnx>[1]): Promise<number> {
   const got = await scoreWithOnnx(bytes, matrix);

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { trainCommand, type TrainOptions } from '../cli/train.ts';
-import { writeTable, type TableColumn } from '../connectors/features/tableFile.ts';
-import { loadOnnxModel } from '../models/onnxLoad.ts';
-import { mulberry32 } from '../models/synthetic.ts';
+import { writeTable, type TableColumn } from '../storage/index.ts';
+import { loadOnnxModel } from '../models/onnx/index.ts';
+import { mulberry32 } from '../models/training/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rtml-train-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,6 +70,24 @@ describe('trainCommand', () => {
     await train(t, { data: join(dir, 'same.csv'), out: join(dir, 'same-csv.onnx'), trees: 10 });
     await train(t, { data: join(dir, 'same.jsonl'), out: join(dir, 'same-jsonl.onnx'), trees: 10 });
     assert.deepEqual(readFileSync(join(dir, 'same-csv.onnx')), readFileSync(join(dir, 'same-jsonl.onnx')));
+  });
+
+  it('trains on the Parquet export as on the CSV export of one table: same model, same metrics', async (t) => {
+    writeTrainingSet(join(dir, 'export.csv'), 2_000);
+    writeTrainingSet(join(dir, 'export.parquet'), 2_000);
+    const csv = await train(t, { data: join(dir, 'export.csv'), out: join(dir, 'export-csv.onnx'), trees: 10 });
+    const parquet = await train(t, { data: join(dir, 'export.parquet'), out: join(dir, 'export-parquet.onnx'), trees: 10 });
+    assert.deepEqual(parquet.summary.metrics, csv.summary.metrics);
+    assert.deepEqual(readFileSync(join(dir, 'export-parquet.onnx')), readFileSync(join(dir, 'export-csv.onnx')));
+    assert.match(parquet.printed, /^rtml: train: 2,000 rows \(1,600 train, 400 held out\), 3 features, 10 trees/);
+  });
+
+  it('refuses a Parquet export without a named column, listing the columns there are', async (t) => {
+    writeTrainingSet(join(dir, 'cols.parquet'), 20);
+    await assert.rejects(train(t, { data: join(dir, 'cols.parquet'), features: 'card_activity__n,card_activity__nn', out: join(dir, 'x.onnx') }), {
+      code: 'RTML_E_USAGE',
+      message: /cols\.parquet has no column "card_activity__nn" \(columns: entity, time, is_fraud, card_activity__n, card_activity__total, card_activity__mean\)/,
+    });
   });
 
   it('refuses a non-numeric value, naming the file, line and column', async (t) => {

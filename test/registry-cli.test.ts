@@ -11,7 +11,7 @@ import {
   modelsRoutingCommand,
   modelsShadowCommand,
 } from '../cli/models.ts';
-import { openRegistry } from '../models/registry/open.ts';
+import { openRegistry } from '../models/registry/index.ts';
 import { rtml } from './support/cli.ts';
 import { POSTGRES_URI, tempDir } from './support/features.ts';
 import { cleanModels, uniqueModel, writeModel } from './support/registry.ts';

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { partitionFor } from '../connectors/log/partitioner.ts';
-import { openRegistry } from '../models/registry/open.ts';
-import type { Registry } from '../models/registry/registry.ts';
-import { bucket, choose, emptyRouting, type Routing } from '../models/registry/routing.ts';
-import { promote, rollback, setAb, setShadow } from '../models/registry/transitions.ts';
+import { bucket, choose, emptyRouting, openRegistry, promote, rollback, setAb, setShadow, type Registry, type Routing } from '../models/registry/index.ts';
 import { POSTGRES_URI, tempDir } from './support/features.ts';
 import { cleanModels, uniqueModel, writeModel } from './support/registry.ts';
 

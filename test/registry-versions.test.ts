@@ -3,11 +3,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { postgresClient } from '../connectors/features/postgresOffline.ts';
-import { onnx } from '../models/onnxFormat.ts';
-import { ArtifactStore } from '../models/registry/artifacts.ts';
-import { openRegistry } from '../models/registry/open.ts';
-import type { Registry } from '../models/registry/registry.ts';
+import { onnx } from '../models/onnx/index.ts';
+import { ArtifactStore, openRegistry, type Registry } from '../models/registry/index.ts';
+import { postgresClient } from '../storage/index.ts';
 import { POSTGRES_URI, tempDir } from './support/features.ts';
 import { cleanModels, modelBytes, uniqueModel, writeModel } from './support/registry.ts';
 

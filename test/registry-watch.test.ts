@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { pgliteClient } from '../connectors/features/pgliteOffline.ts';
-import { APPLICATION_NAME } from '../models/registry/listen.ts';
-import { openRegistry } from '../models/registry/open.ts';
-import { Registry } from '../models/registry/registry.ts';
-import type { Routing } from '../models/registry/routing.ts';
+import { APPLICATION_NAME, openRegistry, Registry, type Routing } from '../models/registry/index.ts';
+import { pgliteClient } from '../storage/index.ts';
 import { POSTGRES_URI, tempDir } from './support/features.ts';
 import { cleanModels, uniqueModel, writeModel } from './support/registry.ts';
 

@@ -5,13 +5,10 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { map } from 'rxjs';
 import { aggregate, count, defineTopology, keyBy, score, tumbling, window } from '../engine/index.ts';
-import type { ModelProvider } from '../engine/models.ts';
-import { loadedFileModels } from '../engine/operators/score.ts';
+import type { ModelProvider } from '../engine/modelProvider.ts';
 import { runTopology } from '../engine/runtime.ts';
-import { predictProbability, trainGbdt } from '../models/gbdt.ts';
-import { gbdtToOnnx } from '../models/onnxExport.ts';
-import { featureMatrix } from '../models/matrix.ts';
-import { xorData } from '../models/synthetic.ts';
+import { featureMatrix, predictProbability, trainGbdt, xorData } from '../models/training/index.ts';
+import { gbdtToOnnx, loadedFileModels, onnxFileModels } from '../models/onnx/index.ts';
 import { memorySink, memorySource } from './support/memory.ts';
 
 let modelPath: string;
@@ -38,7 +35,7 @@ function scoring(maxBatch: number) {
 async function run(maxBatch: number, batchSize: number, input = events) {
   const out = memorySink();
   const dlq = memorySink();
-  const stats = await runTopology(scoring(maxBatch), { sources: { events: memorySource([input]) }, sinks: { out: out.connector, dlq: dlq.connector }, batchSize });
+  const stats = await runTopology(scoring(maxBatch), { sources: { events: memorySource([input]) }, sinks: { out: out.connector, dlq: dlq.connector }, models: onnxFileModels(), batchSize });
   return { out: out.json(), dlq: dlq.json(), stats };
 }
 
@@ -74,7 +71,7 @@ describe('score()', () => {
     );
     await assert.rejects(runTopology(windowAfter, { sources: { events: memorySource([events]) }, sinks: { out: memorySink().connector } }), /window\(\) at .* cannot follow score\(.*put windows before it/);
     const start = (features: string[], path = modelPath) =>
-      runTopology(defineTopology('s', ({ source, sink }) => source('events', { time: 't' }).pipe(score(path, { features }), sink('out'))), { sources: { events: memorySource([events]) }, sinks: { out: memorySink().connector } });
+      runTopology(defineTopology('s', ({ source, sink }) => source('events', { time: 't' }).pipe(score(path, { features }), sink('out'))), { sources: { events: memorySource([events]) }, sinks: { out: memorySink().connector }, models: onnxFileModels() });
     await assert.rejects(start(['x0', 'x1', 'x2']), /takes 4 feature\(s\) \[x0, x1, x2, x3\], but 3 are declared/);
     await assert.rejects(start(['x0', 'x1', 'x2', 'x3'], '/nonexistent/model.onnx'), /model file not found/);
     const corrupt = join(mkdtempSync(join(tmpdir(), 'rtml-score-')), 'bad.onnx');
@@ -138,7 +135,7 @@ describe('score()', () => {
       source('events', { time: 't' }).pipe(keyBy('k'), score(modelPath, { features: ['x0', 'x1', { name: 'x2', default: Number.NaN }, 'x3'], output: 'fraud_p', name: 'xor' }), sink('out')),
     );
     const out = memorySink();
-    await runTopology(t, { sources: { events: memorySource([events.slice(0, 50)]) }, sinks: { out: out.connector } });
+    await runTopology(t, { sources: { events: memorySource([events.slice(0, 50)]) }, sinks: { out: out.connector }, models: onnxFileModels() });
     const reference = (await run(16, 16, events.slice(0, 50))).out;
     assert.equal(out.json().length, 50);
     out.json().forEach((r, i) => {
@@ -185,7 +182,7 @@ describe('score()', () => {
       ),
     );
     const out = memorySink();
-    await runTopology(t, { sources: { events: memorySource([events.slice(0, 20)]) }, sinks: { out: out.connector } });
+    await runTopology(t, { sources: { events: memorySource([events.slice(0, 20)]) }, sinks: { out: out.connector }, models: onnxFileModels() });
     assert.equal(during, 1);
     assert.equal(loadedFileModels(), 0, 'released when the run ends');
     assert.ok(out.json().every((r) => r.score === r.again));

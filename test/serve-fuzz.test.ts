@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { mulberry32 } from '../models/synthetic.ts';
+import { mulberry32 } from '../models/training/index.ts';
 import { IngestTopic } from '../serving/ingest.ts';
 import { get, post, testServer } from './support/serve.ts';
 

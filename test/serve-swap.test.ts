@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bucket } from '../models/registry/routing.ts';
+import { bucket } from '../models/registry/index.ts';
 import { cleanModels, modelBytes, uniqueModel, writeModel } from './support/registry.ts';
 import { get, post, testServer } from './support/serve.ts';
 

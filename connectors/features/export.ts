@@ -1,7 +1,7 @@
 import { RtmlError } from '../../engine/errors.ts';
 import { readLabels } from './labels.ts';
 import type { OfflineStore } from './stores.ts';
-import { tableFormat, writeTable, type TableColumn, type TableFormat } from './tableFile.ts';
+import { tableFormat, writeTable, type TableColumn, type TableFormat } from '../../storage/index.ts';
 
 /**
  * Point-in-time correct training sets.

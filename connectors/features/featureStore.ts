@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from '../../engine/features.ts';
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
 import type { OfflineStore, OnlineFeatures, OnlineStore } from './stores.ts';
-import { unreachableReason } from './unreachable.ts';
+import { retryWithBackoff, unreachableReason } from '../../storage/index.ts';
 
 /**
  * A run's feature store: every row goes to the offline store (history, for training sets), then
@@ -58,39 +57,30 @@ export function featureStore(options: FeatureStoreOptions): RtmlFeatureStore {
   /** Attempts in a failure streak now (writes and reads may retry at the same time). */
   let failing = 0;
 
-  /** Runs `attempt` until it succeeds, waiting out unreachable stores. */
+  /** Runs `attempt` until it succeeds, waiting out unreachable stores (storage/retry.ts). */
   async function retrying<T>(store: string, what: string, attempt: () => Promise<T>): Promise<T> {
-    let delay = initialMs;
     let failures = 0;
-    const started = Date.now();
-    /** This call's outage is over (it succeeded, or gave up): the store may no longer count as unavailable. */
-    const over = () => {
+    try {
+      return await retryWithBackoff(attempt, {
+        initialMs,
+        maxMs,
+        signal,
+        retryable: unreachableReason,
+        onRetry({ reason, delayMs }) {
+          stats.retries++;
+          stats.lastError = `${store}: ${reason}`;
+          if (failures++ > 0) return;
+          if (failing++ === 0) stats.unavailable = true;
+          log(`rtml: feature store ${store} unreachable (${reason}); retrying in ${seconds(delayMs)}`);
+        },
+        onRecovered: (retries, elapsedMs) => log(`rtml: feature store ${store} reachable again after ${retries} retr${retries === 1 ? 'y' : 'ies'} (${seconds(elapsedMs)})`),
+        giveUp: ({ reason, failures: attempts, error }) => new RtmlError('RTML_E_STORE', `feature store ${store} unreachable (${reason}): gave up ${what} after ${attempts} attempt(s)`, { cause: error }),
+      });
+    } catch (err) {
+      throw err instanceof RtmlError ? err : new RtmlError('RTML_E_STORE', `feature store ${store}: ${what} failed: ${errorMessage(err)}`, { cause: err });
+    } finally {
+      // This call's outage is over (it succeeded, or gave up): the store may no longer count as unavailable.
       if (failures > 0 && --failing === 0) stats.unavailable = false;
-    };
-    for (;;) {
-      try {
-        const result = await attempt();
-        over();
-        if (failures > 0) log(`rtml: feature store ${store} reachable again after ${failures} retr${failures === 1 ? 'y' : 'ies'} (${seconds(Date.now() - started)})`);
-        return result;
-      } catch (err) {
-        const reason = unreachableReason(err);
-        if (reason === undefined) {
-          over();
-          throw err instanceof RtmlError ? err : new RtmlError('RTML_E_STORE', `feature store ${store}: ${what} failed: ${errorMessage(err)}`, { cause: err });
-        }
-        stats.retries++;
-        stats.lastError = `${store}: ${reason}`;
-        if (failures === 0 && failing++ === 0) stats.unavailable = true;
-        if (failures++ === 0) log(`rtml: feature store ${store} unreachable (${reason}); retrying in ${seconds(delay)}`);
-        try {
-          await sleep(delay, undefined, { signal });
-        } catch {
-          over();
-          throw new RtmlError('RTML_E_STORE', `feature store ${store} unreachable (${reason}): gave up ${what} after ${failures} attempt(s)`, { cause: err });
-        }
-        delay = Math.min(delay * 2, maxMs);
-      }
     }
   }
 

@@ -1,8 +1,8 @@
 import { Redis, type Result } from 'ioredis';
 import type { FeatureRow, FeatureValue, FeatureView } from '../../engine/features.ts';
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
-import { onlineKey, redactUri, type OnlineFeatures, type OnlineStore } from './stores.ts';
-import { StoreUnreachableError, unreachableReason } from './unreachable.ts';
+import { StoreUnreachableError, redactUri, unreachableReason } from '../../storage/index.ts';
+import { onlineKey, type OnlineFeatures, type OnlineStore } from './stores.ts';
 
 /**
  * The online store on Redis: one hash per entity and view, key `rtml:fv:<view>:<entity>`, fields

@@ -1,8 +1,7 @@
 import type { FeatureRow, FeatureValue, FeatureView } from '../../engine/features.ts';
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
 import type { AsOfColumn, OfflineStore, OnlineFeatures, RegisteredView } from './stores.ts';
-import { ident, type SqlClient, type SqlQuery } from './sql.ts';
-import { StoreUnreachableError, unreachableReason } from './unreachable.ts';
+import { StoreUnreachableError, ident, unreachableReason, type SqlClient, type SqlQuery } from '../../storage/index.ts';
 
 /**
  * The offline store over any SqlClient (Postgres, PGlite). Layout:

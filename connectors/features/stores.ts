@@ -80,8 +80,3 @@ export interface OfflineStore {
 export function onlineKey(view: string, entity: string): string {
   return `rtml:fv:${view}:${entity}`;
 }
-
-/** A URI for messages: `postgres://user:***@host/db`. */
-export function redactUri(uri: string): string {
-  return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
-}

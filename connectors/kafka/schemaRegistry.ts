@@ -1,7 +1,8 @@
 import avro, { type Type } from 'avsc';
 import { schemaDefinition } from '../../engine/avro.ts';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
-import { seconds, sleep } from './client.ts';
+import { retryWithBackoff } from '../../storage/index.ts';
+import { seconds } from './client.ts';
 import { wireSchemaId, type WriterSchemas } from './wireFormat.ts';
 
 /**
@@ -166,33 +167,29 @@ export class SchemaRegistry {
     const headers: Record<string, string> = { accept: REGISTRY_CONTENT_TYPE };
     if (body !== undefined) headers['content-type'] = REGISTRY_CONTENT_TYPE;
     if (this.authorization !== undefined) headers.authorization = this.authorization;
-    const deadline = Date.now() + this.retryForMs;
-    let delay = FIRST_RETRY_DELAY_MS;
-    let failures = 0;
-    for (;;) {
-      let why: string;
-      try {
+    return retryWithBackoff(
+      async () => {
         const res = await fetch(`${this.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
         const text = await res.text();
         const answer: Answer = { status: res.status, body: parseJson(text) };
-        if (res.status < 500 && res.status !== 429) {
-          if (failures > 0) this.log(`rtml: schema registry ${this.url} answered again after ${failures} retr${failures === 1 ? 'y' : 'ies'}`);
-          return answer;
-        }
-        why = describeAnswer(answer);
-      } catch (err) {
-        why = connectionError(err);
-      }
-      if (Date.now() + delay > deadline) {
-        throw new RtmlError('RTML_E_BINDING', `schema registry ${this.url}: ${what} failed ${failures + 1} time(s) over ${seconds(this.retryForMs)} (last: ${why}); giving up`);
-      }
-      failures++;
-      this.log(`rtml: schema registry ${this.url} unavailable while ${what} (${why}); retrying in ${seconds(delay)}`);
-      await sleep(delay);
-      delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
-    }
+        if (res.status >= 500 || res.status === 429) throw new UnavailableAnswer(describeAnswer(answer));
+        return answer;
+      },
+      {
+        initialMs: FIRST_RETRY_DELAY_MS,
+        maxMs: MAX_RETRY_DELAY_MS,
+        giveUpAfterMs: this.retryForMs,
+        retryable: (err) => (err instanceof UnavailableAnswer ? err.message : connectionError(err)),
+        onRetry: ({ reason, delayMs }) => this.log(`rtml: schema registry ${this.url} unavailable while ${what} (${reason}); retrying in ${seconds(delayMs)}`),
+        onRecovered: (failures) => this.log(`rtml: schema registry ${this.url} answered again after ${failures} retr${failures === 1 ? 'y' : 'ies'}`),
+        giveUp: ({ reason, failures }) => new RtmlError('RTML_E_BINDING', `schema registry ${this.url}: ${what} failed ${failures} time(s) over ${seconds(this.retryForMs)} (last: ${reason}); giving up`),
+      },
+    );
   }
 }
+
+/** An answer worth asking again for (5xx, 429): the registry is there but cannot answer now. */
+class UnavailableAnswer extends Error {}
 
 function parseJson(text: string): unknown {
   try {

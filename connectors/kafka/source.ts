@@ -5,6 +5,7 @@ import { InputRecord, type GroupListener, type GroupMembership, type SourceConne
 import { call, kafkaModule, seconds, sleep, type NativeConsumer } from './client.ts';
 import { KafkaGroupMember } from './group.ts';
 import { kafkaSink } from './sink.ts';
+import { retryWithBackoff } from '../../storage/index.ts';
 import { parseKafkaUri, type KafkaUri } from './uri.ts';
 import { RegistryWriterSchemas, type SchemaRegistry } from './schemaRegistry.ts';
 import { decodeWire, LocalSchemaIds } from './wireFormat.ts';
@@ -161,57 +162,54 @@ class KafkaSourceReader implements SourceReader {
     const log = extra.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     const { KafkaConsumer } = kafkaModule();
     const brokers = kafka.brokers.join(',');
-    const deadline = Date.now() + kafka.connectTimeoutMs;
-    let delay = 500;
-    let failures = 0;
     let reader: KafkaSourceReader | undefined;
-    for (;;) {
-      const consumer = new KafkaConsumer({
-        'bootstrap.servers': brokers,
-        'group.id': kafka.group,
-        'enable.auto.commit': false,
-        'enable.auto.offset.store': false,
-        'socket.connection.setup.timeout.ms': 2000,
-        'reconnect.backoff.max.ms': 1000,
-        // How long a broker may hold a fetch that finds nothing. Brokers answer as soon as records
-        // arrive, so this only sets how often an idle consumer asks (500/s per broker); librdkafka's
-        // mock cluster holds it the whole time, so there it adds 0-2 ms per record (10 ms: p50 +5).
-        'fetch.wait.max.ms': 2,
-        'log_level': 0,
-        // Called (via the native client's dispatcher) when the consumer queue goes from empty to
-        // non-empty; its KafkaJS consumer waits on the same hook. Not in the type definitions.
-        queue_non_empty_cb: () => reader?.arrived(),
-      } as ConsumerGlobalConfig, {});
-      let count: number;
-      try {
-        const metadata = await call<{ topics: { name: string; partitions: { id: number }[] }[] }>((cb) =>
-          consumer.connect({ topic: kafka.topic, timeout: CONNECT_TIMEOUT_MS }, cb as never),
-        );
-        const topic = metadata.topics.find((t) => t.name === kafka.topic);
-        if (topic === undefined || topic.partitions.length === 0) throw new Error(`topic ${kafka.topic} does not exist`);
-        count = topic.partitions.length;
-        if (failures > 0) log(`rtml: kafka ${brokers} reachable again after ${failures} retr${failures === 1 ? 'y' : 'ies'}`);
-      } catch (err) {
-        await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
-        if (err instanceof RtmlError) throw err;
-        const reason = errorMessage(err);
-        if (Date.now() + delay > deadline) {
-          throw new RtmlError('RTML_E_BINDING', `${uri}: kafka ${brokers} unreachable for ${seconds(kafka.connectTimeoutMs)} (${reason}); giving up`, { cause: err });
+    const { consumer, count } = await retryWithBackoff(
+      async () => {
+        const consumer = new KafkaConsumer({
+          'bootstrap.servers': brokers,
+          'group.id': kafka.group,
+          'enable.auto.commit': false,
+          'enable.auto.offset.store': false,
+          'socket.connection.setup.timeout.ms': 2000,
+          'reconnect.backoff.max.ms': 1000,
+          // How long a broker may hold a fetch that finds nothing. Brokers answer as soon as records
+          // arrive, so this only sets how often an idle consumer asks (500/s per broker); librdkafka's
+          // mock cluster holds it the whole time, so there it adds 0-2 ms per record (10 ms: p50 +5).
+          'fetch.wait.max.ms': 2,
+          'log_level': 0,
+          // Called (via the native client's dispatcher) when the consumer queue goes from empty to
+          // non-empty; its KafkaJS consumer waits on the same hook. Not in the type definitions.
+          queue_non_empty_cb: () => reader?.arrived(),
+        } as ConsumerGlobalConfig, {});
+        try {
+          const metadata = await call<{ topics: { name: string; partitions: { id: number }[] }[] }>((cb) =>
+            consumer.connect({ topic: kafka.topic, timeout: CONNECT_TIMEOUT_MS }, cb as never),
+          );
+          const topic = metadata.topics.find((t) => t.name === kafka.topic);
+          if (topic === undefined || topic.partitions.length === 0) throw new Error(`topic ${kafka.topic} does not exist`);
+          return { consumer, count: topic.partitions.length };
+        } catch (err) {
+          await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+          throw err;
         }
-        failures++;
-        log(`rtml: kafka ${brokers} unreachable (${reason}); retrying in ${seconds(delay)}`);
-        await sleep(delay);
-        delay = Math.min(delay * 2, 5000);
-        continue;
-      }
-      // Reachable: what fails from here on is not retried.
-      try {
-        reader = (await KafkaSourceReader.start(uri, kafka, consumer, options, count, extra.writerSchemas ?? [], member, log)).withRegistry(extra.schemaRegistry);
-        return reader;
-      } catch (err) {
-        await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
-        throw err instanceof RtmlError ? err : new RtmlError('RTML_E_BINDING', `${uri}: ${errorMessage(err)}`, { cause: err });
-      }
+      },
+      {
+        initialMs: 500,
+        maxMs: 5000,
+        giveUpAfterMs: kafka.connectTimeoutMs,
+        retryable: (err) => (err instanceof RtmlError ? undefined : errorMessage(err)),
+        onRetry: ({ reason, delayMs }) => log(`rtml: kafka ${brokers} unreachable (${reason}); retrying in ${seconds(delayMs)}`),
+        onRecovered: (failures) => log(`rtml: kafka ${brokers} reachable again after ${failures} retr${failures === 1 ? 'y' : 'ies'}`),
+        giveUp: ({ reason, error }) => new RtmlError('RTML_E_BINDING', `${uri}: kafka ${brokers} unreachable for ${seconds(kafka.connectTimeoutMs)} (${reason}); giving up`, { cause: error }),
+      },
+    );
+    // Reachable: what fails from here on is not retried.
+    try {
+      reader = (await KafkaSourceReader.start(uri, kafka, consumer, options, count, extra.writerSchemas ?? [], member, log)).withRegistry(extra.schemaRegistry);
+      return reader;
+    } catch (err) {
+      await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+      throw err instanceof RtmlError ? err : new RtmlError('RTML_E_BINDING', `${uri}: ${errorMessage(err)}`, { cause: err });
     }
   }
 

@@ -3,7 +3,8 @@ import { loadSchema, schemaViolation, type AvroType } from '../../engine/avro.ts
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import type { RecordKey, SinkConnector, SinkWriter } from '../../engine/io.ts';
 import { kinesisClient } from './client.ts';
-import { errorName, parseKinesisUri, sleep, type KinesisUri } from './uri.ts';
+import { retryWithBackoff } from '../../storage/index.ts';
+import { errorName, parseKinesisUri, type KinesisUri } from './uri.ts';
 
 export interface KinesisSinkOptions {
   /** Folders a relative `schema=` path is tried against (default: the working directory). */
@@ -95,33 +96,31 @@ class KinesisSinkWriter implements SinkWriter {
 
   /** Sends one batch, retrying what fails (only the failed records) until all are in or time is up. */
   private async put(batch: Pending[]): Promise<void> {
-    const deadline = Date.now() + this.retryTimeoutMs;
     let todo = batch;
-    let delay = 100;
-    for (;;) {
-      let why: string;
-      try {
-        const res = await this.client.send(
-          new PutRecordsCommand({ StreamName: this.parsed.stream, Records: todo.map((r) => ({ PartitionKey: r.key, Data: r.data })) }),
-        );
+    await retryWithBackoff(
+      async () => {
+        const res = await this.client
+          .send(new PutRecordsCommand({ StreamName: this.parsed.stream, Records: todo.map((r) => ({ PartitionKey: r.key, Data: r.data })) }))
+          .catch((err: unknown) => {
+            const name = errorName(err);
+            throw FATAL.has(name) ? new RtmlError('RTML_E_PIPELINE', `${this.uri}: PutRecords failed: ${name}: ${errorMessage(err)}`, { cause: err }) : err;
+          });
         if (!res.FailedRecordCount) return;
         const entries: PutRecordsResultEntry[] = res.Records ?? [];
         const failed = todo.filter((_, i) => entries[i]?.ErrorCode !== undefined);
         const first = entries.find((e) => e.ErrorCode !== undefined);
-        why = `${res.FailedRecordCount} of ${todo.length} record(s) failed (${first?.ErrorCode}: ${first?.ErrorMessage ?? ''})`;
+        const why = `${res.FailedRecordCount} of ${todo.length} record(s) failed (${first?.ErrorCode}: ${first?.ErrorMessage ?? ''})`;
         todo = failed;
-        if (todo.length === 0) return;
-      } catch (err) {
-        const name = errorName(err);
-        if (FATAL.has(name)) throw new RtmlError('RTML_E_PIPELINE', `${this.uri}: PutRecords failed: ${name}: ${errorMessage(err)}`, { cause: err });
-        why = `${name}: ${errorMessage(err)}`;
-      }
-      if (Date.now() + delay > deadline) {
-        throw new RtmlError('RTML_E_PIPELINE', `${this.uri}: PutRecords still failing after ${Math.round(this.retryTimeoutMs / 1000)}s: ${why}`);
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 2_000);
-    }
+        if (todo.length > 0) throw new PartlyFailed(why);
+      },
+      {
+        initialMs: 100,
+        maxMs: 2_000,
+        giveUpAfterMs: this.retryTimeoutMs,
+        retryable: (err) => (err instanceof RtmlError ? undefined : err instanceof PartlyFailed ? err.message : `${errorName(err)}: ${errorMessage(err)}`),
+        giveUp: ({ reason }) => new RtmlError('RTML_E_PIPELINE', `${this.uri}: PutRecords still failing after ${Math.round(this.retryTimeoutMs / 1000)}s: ${reason}`),
+      },
+    );
   }
 
   private encode(value: unknown): Uint8Array {
@@ -138,6 +137,9 @@ class KinesisSinkWriter implements SinkWriter {
     return Buffer.from(text, 'utf8');
   }
 }
+
+/** Some records of a PutRecords call were refused: those are sent again. */
+class PartlyFailed extends Error {}
 
 /** Errors retrying will not fix. */
 const FATAL = new Set(['ResourceNotFoundException', 'AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException', 'InvalidArgumentException', 'ValidationException', 'KMSAccessDeniedException', 'KMSDisabledException', 'KMSNotFoundException']);

@@ -2,6 +2,7 @@ import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorComman
 import type { Type } from 'avsc';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
+import { retryWithBackoff } from '../../storage/index.ts';
 import { kinesisClient } from './client.ts';
 import { errorName, parseKinesisUri, sleep, type KinesisUri } from './uri.ts';
 
@@ -432,18 +433,17 @@ class KinesisSourceReader implements SourceReader {
         : !cursor.fromStart && this.fromTime !== undefined
           ? { StreamName: stream, ShardId: cursor.id, ShardIteratorType: 'AT_TIMESTAMP', Timestamp: new Date(this.fromTime) }
           : { StreamName: stream, ShardId: cursor.id, ShardIteratorType: !cursor.fromStart && this.options.from === 'latest' && this.options.range === undefined ? 'LATEST' : 'TRIM_HORIZON' };
-    for (let delay = 200; ; delay = Math.min(THROTTLE_MAX_MS, delay * 2)) {
-      try {
-        const res = await this.client.send(new GetShardIteratorCommand(input));
-        return res.ShardIterator ?? undefined;
-      } catch (err) {
-        const name = errorName(err);
-        if (name === 'ProvisionedThroughputExceededException' || name === 'LimitExceededException') {
-          await sleep(delay);
-          continue;
-        }
-        throw new RtmlError('RTML_E_PIPELINE', `${this.uri}: GetShardIterator on shard ${cursor.id} failed: ${name}: ${errorMessage(err)}`, { cause: err });
-      }
+    try {
+      // Throttled calls wait and try again, for as long as it takes.
+      const res = await retryWithBackoff(() => this.client.send(new GetShardIteratorCommand(input)), {
+        initialMs: 200,
+        maxMs: THROTTLE_MAX_MS,
+        retryable: (err) => (THROTTLED.has(errorName(err)) ? errorName(err) : undefined),
+        giveUp: ({ error }) => error as Error, // only with a budget or a signal, which this has not
+      });
+      return res.ShardIterator ?? undefined;
+    } catch (err) {
+      throw new RtmlError('RTML_E_PIPELINE', `${this.uri}: GetShardIterator on shard ${cursor.id} failed: ${errorName(err)}: ${errorMessage(err)}`, { cause: err });
     }
   }
 }
@@ -477,35 +477,36 @@ function resumeState(resume: unknown): { seqs: Record<string, string>; layout: s
   return { seqs: shards, layout: partitions.map((p) => [...p]) };
 }
 
+/** Throttling answers: the call is made again after a wait. */
+const THROTTLED = new Set(['ProvisionedThroughputExceededException', 'LimitExceededException']);
+
 /** Errors that waiting will not fix: reported at once rather than retried. */
 const FATAL = new Set(['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException', 'InvalidArgumentException', 'ValidationException', 'CredentialsProviderError']);
 
 async function listShardsRetrying(client: KinesisClient, parsed: KinesisUri, uri: string, log: (m: string) => void): Promise<Shard[]> {
-  const deadline = Date.now() + parsed.connectTimeoutMs;
-  let delay = 500;
-  let failures = 0;
-  for (;;) {
-    try {
-      // A stream still being created lists its shards but refuses to read them: wait until it is ACTIVE.
-      const summary = await client.send(new DescribeStreamSummaryCommand({ StreamName: parsed.stream }));
-      const status = summary.StreamDescriptionSummary?.StreamStatus;
-      if (status === 'CREATING' || status === 'DELETING') throw Object.assign(new Error(`the stream is ${status}`), { name: 'StreamNotActive' });
-      const shards = await listShards(client, parsed.stream);
-      if (failures > 0) log(`rtml: kinesis ${parsed.stream} reachable again after ${failures} retr${failures === 1 ? 'y' : 'ies'}`);
-      return shards;
-    } catch (err) {
-      const name = errorName(err);
-      const reason = `${name}: ${errorMessage(err)}`;
-      if (FATAL.has(name)) throw new RtmlError('RTML_E_BINDING', `${uri}: kinesis ${parsed.stream}: ${reason}`, { cause: err });
-      if (Date.now() + delay > deadline) {
-        throw new RtmlError('RTML_E_BINDING', `${uri}: kinesis ${parsed.stream} unreachable for ${seconds(parsed.connectTimeoutMs)} (${reason}); giving up`, { cause: err });
+  const reasonOf = (err: unknown) => `${errorName(err)}: ${errorMessage(err)}`;
+  return retryWithBackoff(
+    async () => {
+      try {
+        // A stream still being created lists its shards but refuses to read them: wait until it is ACTIVE.
+        const summary = await client.send(new DescribeStreamSummaryCommand({ StreamName: parsed.stream }));
+        const status = summary.StreamDescriptionSummary?.StreamStatus;
+        if (status === 'CREATING' || status === 'DELETING') throw Object.assign(new Error(`the stream is ${status}`), { name: 'StreamNotActive' });
+        return await listShards(client, parsed.stream);
+      } catch (err) {
+        throw FATAL.has(errorName(err)) ? new RtmlError('RTML_E_BINDING', `${uri}: kinesis ${parsed.stream}: ${reasonOf(err)}`, { cause: err }) : err;
       }
-      failures++;
-      log(`rtml: kinesis ${parsed.stream} unreachable (${reason}); retrying in ${seconds(delay)}`);
-      await sleep(delay);
-      delay = Math.min(delay * 2, 5000);
-    }
-  }
+    },
+    {
+      initialMs: 500,
+      maxMs: 5000,
+      giveUpAfterMs: parsed.connectTimeoutMs,
+      retryable: (err) => (err instanceof RtmlError ? undefined : reasonOf(err)),
+      onRetry: ({ reason, delayMs }) => log(`rtml: kinesis ${parsed.stream} unreachable (${reason}); retrying in ${seconds(delayMs)}`),
+      onRecovered: (failures) => log(`rtml: kinesis ${parsed.stream} reachable again after ${failures} retr${failures === 1 ? 'y' : 'ies'}`),
+      giveUp: ({ reason, error }) => new RtmlError('RTML_E_BINDING', `${uri}: kinesis ${parsed.stream} unreachable for ${seconds(parsed.connectTimeoutMs)} (${reason}); giving up`, { cause: error }),
+    },
+  );
 }
 
 /** Every shard of the stream (closed ones included), in ascending shard id order. */

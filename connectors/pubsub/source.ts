@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Duration, PubSub, SubscriptionCloseBehaviors, type Message, type Subscription } from '@google-cloud/pubsub';
 import type { Type } from 'avsc';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
+import { retryWithBackoff } from '../../storage/index.ts';
 import { parsePubSubUri, type PubSubUri } from './uri.ts';
 
 /** Messages held (buffered or processed, not yet acknowledged) before the client stops pulling. */
@@ -27,30 +27,30 @@ const UNAUTHENTICATED = 16;
  * fail at once.
  */
 export async function connectWithRetry<T>(uri: PubSubUri, what: string, probe: () => Promise<T>): Promise<T> {
-  const started = Date.now();
-  let delay = 250;
-  for (;;) {
-    try {
-      return await probe();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code === NOT_FOUND) {
-        throw new RtmlError('RTML_E_BINDING', `pubsub ${uri.project}: ${what} ${uri.name} does not exist (create it first, e.g. gcloud pubsub ${what}s create ${uri.name})`, { cause: err });
+  return retryWithBackoff(
+    async () => {
+      try {
+        return await probe();
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (code === NOT_FOUND) {
+          throw new RtmlError('RTML_E_BINDING', `pubsub ${uri.project}: ${what} ${uri.name} does not exist (create it first, e.g. gcloud pubsub ${what}s create ${uri.name})`, { cause: err });
+        }
+        if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
+          throw new RtmlError('RTML_E_BINDING', `pubsub ${uri.project}: access to ${what} ${uri.name} refused: ${errorMessage(err)}`, { cause: err });
+        }
+        throw err;
       }
-      if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
-        throw new RtmlError('RTML_E_BINDING', `pubsub ${uri.project}: access to ${what} ${uri.name} refused: ${errorMessage(err)}`, { cause: err });
-      }
-      const elapsed = Date.now() - started;
-      const reason = errorMessage(err).split('\n')[0]!;
-      if (elapsed >= uri.connectTimeoutMs) {
-        throw new RtmlError('RTML_E_BINDING', `pubsub ${uri.project} unreachable for ${Math.round(elapsed / 1000)} s (${reason}); giving up`, { cause: err });
-      }
-      const wait = Math.min(delay, uri.connectTimeoutMs - elapsed);
-      process.stderr.write(`rtml: pubsub ${uri.project} unreachable (${reason}); retrying in ${wait} ms\n`);
-      await sleep(wait);
-      delay = Math.min(delay * 2, 5000);
-    }
-  }
+    },
+    {
+      initialMs: 250,
+      maxMs: 5000,
+      giveUpAfterMs: uri.connectTimeoutMs,
+      retryable: (err) => (err instanceof RtmlError ? undefined : errorMessage(err).split('\n')[0]!),
+      onRetry: ({ reason, delayMs }) => process.stderr.write(`rtml: pubsub ${uri.project} unreachable (${reason}); retrying in ${delayMs} ms\n`),
+      giveUp: ({ reason, elapsedMs, error }) => new RtmlError('RTML_E_BINDING', `pubsub ${uri.project} unreachable for ${Math.round(elapsedMs / 1000)} s (${reason}); giving up`, { cause: error }),
+    },
+  );
 }
 
 /** One call, no client-side retries, so an unreachable server is reported within seconds. */

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { FeatureStore } from '../features.ts';
-import type { ModelProvider } from '../models.ts';
+import type { ModelProvider } from '../modelProvider.ts';
 import type { SinkConnector, SourceConnector, SourceOpenOptions } from '../io.ts';
 
 export interface RunOptions {

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
-import { INPUT_NAME, META_METRICS, OUTPUT_NAME } from '../onnxFormat.ts';
-import { loadOnnxModel } from '../onnxLoad.ts';
+import { INPUT_NAME, META_METRICS, OUTPUT_NAME, loadOnnxModel } from '../onnx/index.ts';
 
 /**
  * What the registry checks before it stores a model, and what it records about it. Refused, as

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { errorMessage } from '../../engine/errors.ts';
-import { redactUri } from '../../connectors/features/stores.ts';
+import { Backoff, redactUri } from '../../storage/index.ts';
 import { CHANNEL } from './schema.ts';
 
 /**
@@ -27,15 +27,13 @@ export interface Listener {
 
 /** Shows the LISTEN connection for what it is in pg_stat_activity. */
 export const APPLICATION_NAME = 'rtml-registry-watch';
-const BACKOFF_MIN = 250;
-const BACKOFF_MAX = 5_000;
 
 export function postgresListener(uri: string): Listener {
   const subscribers = new Map<Subscriber, (err: Error) => void>();
   let client: pg.Client | undefined;
   let connecting: Promise<void> | undefined;
   let retry: NodeJS.Timeout | undefined;
-  let backoff = BACKOFF_MIN;
+  const backoff = new Backoff(250, 5_000);
 
   const report = (err: Error) => {
     for (const onError of subscribers.values()) onError(err);
@@ -57,7 +55,7 @@ export function postgresListener(uri: string): Listener {
       throw new Error(`registry watch: cannot LISTEN on ${redactUri(uri)}: ${errorMessage(err)}`, { cause: err });
     }
     client = c;
-    backoff = BACKOFF_MIN;
+    backoff.reset();
   }
 
   function lost(c: pg.Client, why: string): void {
@@ -79,11 +77,10 @@ export function postgresListener(uri: string): Listener {
         },
         (err: Error) => {
           report(err);
-          backoff = Math.min(backoff * 2, BACKOFF_MAX);
           scheduleReconnect();
         },
       );
-    }, backoff);
+    }, backoff.next());
   }
 
   return {

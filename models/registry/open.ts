@@ -1,6 +1,5 @@
 import { RtmlError } from '../../engine/errors.ts';
-import { pgliteClient } from '../../connectors/features/pgliteOffline.ts';
-import { postgresClient } from '../../connectors/features/postgresOffline.ts';
+import { pgliteClient, postgresClient } from '../../storage/index.ts';
 import { DEFAULT_ARTIFACTS } from './artifacts.ts';
 import { postgresListener } from './listen.ts';
 import { Registry } from './registry.ts';

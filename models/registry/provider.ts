@@ -1,11 +1,10 @@
-import type { ModelHandle, ModelProvider, ModelRouting, ScoringModel } from '../../engine/models.ts';
+import type { ModelHandle, ModelProvider, ModelRouting, ScoringModel } from '../../engine/modelProvider.ts';
 import { choose, type Routing } from './routing.ts';
 import { openRegistry } from './open.ts';
 import type { Registry } from './registry.ts';
 import type { ModelVersion } from './store.ts';
 import type { RoutingWatch } from './watch.ts';
-import { SyncOnnxSession } from '../syncSession.ts';
-import { loadOnnxModel } from '../onnxLoad.ts';
+import { SyncOnnxSession, loadOnnxModel } from '../onnx/index.ts';
 
 /** A loaded registry version: what it takes, by name. */
 export interface RegistryModel extends ScoringModel {

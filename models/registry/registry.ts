@@ -1,6 +1,5 @@
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
-import type { SqlClient, SqlQuery } from '../../connectors/features/sql.ts';
-import { unreachableReason } from '../../connectors/features/unreachable.ts';
+import { unreachableReason, type SqlClient, type SqlQuery } from '../../storage/index.ts';
 import { ArtifactStore, sha256 } from './artifacts.ts';
 import { inspectModel } from './inspect.ts';
 import type { Listener } from './listen.ts';

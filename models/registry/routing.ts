@@ -1,5 +1,5 @@
 import { RtmlError } from '../../engine/errors.ts';
-import { fnv1a32 } from '../../connectors/log/partitioner.ts';
+import { fnv1a32 } from '../../storage/index.ts';
 
 /**
  * Which version of a model serves which entity.

@@ -1,4 +1,4 @@
-import type { SqlClient, SqlQuery } from '../../connectors/features/sql.ts';
+import type { SqlClient, SqlQuery } from '../../storage/index.ts';
 
 /**
  * The registry's tables, created on first use:

@@ -1,4 +1,4 @@
-import type { SqlQuery } from '../../connectors/features/sql.ts';
+import type { SqlQuery } from '../../storage/index.ts';
 import type { Metrics, ModelSignature } from './inspect.ts';
 import { emptyRouting, type Routing, type Split } from './routing.ts';
 import { CHANNEL, EVENTS, ROUTING, VERSIONS } from './schema.ts';

@@ -1,4 +1,4 @@
-import type { RegistryModel, RegistryModelHandle } from '../../models/registry/provider.ts';
+import type { RegistryModel, RegistryModelHandle } from '../../models/registry/index.ts';
 import type { Prediction } from '../batcher.ts';
 import type { Call } from '../call.ts';
 import { inferRequest, InferRequestSchema, inferResponse, type InferRequest } from '../oip.ts';

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { RegistryModelHandle } from '../../models/registry/provider.ts';
+import type { RegistryModelHandle } from '../../models/registry/index.ts';
 import type { Prediction } from '../batcher.ts';
 import type { Call } from '../call.ts';
 import { INSTANCE_FIELDS, ModelName, toInstance } from '../instances.ts';

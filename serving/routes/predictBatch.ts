@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { RegistryModelHandle } from '../../models/registry/provider.ts';
+import type { RegistryModelHandle } from '../../models/registry/index.ts';
 import type { Prediction } from '../batcher.ts';
 import type { Call } from '../call.ts';
 import { InstanceSchema, ModelName, toInstance, type Instance } from '../instances.ts';

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { RtmlError } from '../../engine/errors.ts';
-import type { RegistryModelHandle } from '../../models/registry/provider.ts';
+import type { RegistryModelHandle } from '../../models/registry/index.ts';
 import type { Job, Prediction } from '../batcher.ts';
 import { toInstance, type Instance } from '../instances.ts';
 import { PredictBody } from './predict.ts';

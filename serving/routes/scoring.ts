@@ -1,5 +1,5 @@
 import type { RtmlError } from '../../engine/errors.ts';
-import type { RegistryModel, RegistryModelHandle } from '../../models/registry/provider.ts';
+import type { RegistryModel, RegistryModelHandle } from '../../models/registry/index.ts';
 import type { Job, Prediction } from '../batcher.ts';
 import type { Call } from '../call.ts';
 import type { ModelCatalog } from '../catalog.ts';

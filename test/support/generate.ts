@@ -1,4 +1,4 @@
-import { mulberry32 } from '../../models/synthetic.ts';
+import { mulberry32 } from '../../models/training/index.ts';
 
 /** A seeded PRNG (mulberry32): the same seed gives the same events on every machine. */
 export const prng = mulberry32;

@@ -2,9 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
-import { trainGbdt } from '../../models/gbdt.ts';
-import { gbdtToOnnx } from '../../models/onnxExport.ts';
-import { xorData } from '../../models/synthetic.ts';
+import { trainGbdt, xorData } from '../../models/training/index.ts';
+import { gbdtToOnnx } from '../../models/onnx/index.ts';
 import { POSTGRES_URI, uniqueView } from './features.ts';
 
 /** Real ONNX models for the registry tests: a small GBDT on synthetic data, exported as `rtml train` does. */

@@ -1,20 +1,22 @@
 import { readFileSync } from 'node:fs';
-import { RtmlError, errorMessage } from '../engine/errors.ts';
-import { tableFormat } from '../connectors/features/tableFile.ts';
+import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
+import { RtmlError, errorMessage } from '../../engine/errors.ts';
+import { tableFormat } from '../../storage/index.ts';
 import { forEachCsvRecord } from './csvRecords.ts';
 import { featureMatrix, type LabelledData } from './matrix.ts';
 
 /**
- * Reads a training set — `.jsonl` or `.csv`, as `rtml features export` writes them — into a feature
- * matrix (columns in the order of `features`) and 0/1 labels.
+ * Reads a training set — `.jsonl`, `.csv` or `.parquet`, as `rtml features export` writes them —
+ * into a feature matrix (columns in the order of `features`) and 0/1 labels.
  *
  * 1. A feature value is a number, a numeric string, or a boolean (1/0). Missing — absent, null, an
  *    empty cell, `null` or `NaN` — becomes NaN, which the model handles. Anything else (text, an
  *    object, ±Infinity) is refused, naming the file, line and column.
  * 2. A label is 0/1 or true/false (also as text); a missing or other label is refused the same way.
- * 3. A column that no row has (a CSV header without it, or no JSON line with it) is refused with the
- *    columns there are: it is a misspelt name far more often than an always-missing feature.
- * Parquet is not read yet: export `.csv` or `.jsonl` for training.
+ * 3. A column that no row has (a CSV header without it, a Parquet schema without it, or no JSON
+ *    line with it) is refused with the columns there are: it is a misspelt name far more often than
+ *    an always-missing feature.
+ * 4. Parquet rows are numbered from 1 in messages, where text formats give the line.
  */
 
 export interface TableSpec {
@@ -22,19 +24,34 @@ export interface TableSpec {
   readonly features: readonly string[];
 }
 
-export function readTrainingData(path: string, spec: TableSpec): LabelledData {
+export async function readTrainingData(path: string, spec: TableSpec): Promise<LabelledData> {
   const format = tableFormat(path, '--data');
-  if (format === 'parquet') throw new RtmlError('RTML_E_USAGE', `--data ${path}: Parquet is not read yet; export the training set as .csv or .jsonl`);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
     throw new RtmlError('RTML_E_USAGE', `--data ${path} cannot be read: ${errorMessage(err)}`);
   }
   const table = new TableBuilder(path, spec);
-  if (format === 'csv') readCsv(text, table);
-  else readJsonl(text, table);
+  if (format === 'parquet') await readParquet(bytes, table);
+  else if (format === 'csv') readCsv(bytes.toString('utf8'), table);
+  else readJsonl(bytes.toString('utf8'), table);
   return table.finish();
+}
+
+async function readParquet(bytes: Buffer, table: TableBuilder): Promise<void> {
+  const file = new Uint8Array(bytes).buffer; // a copy of its own: readFileSync's Buffer may share a pooled one
+  let metadata: ReturnType<typeof parquetMetadata>;
+  try {
+    metadata = parquetMetadata(file);
+  } catch (err) {
+    throw new RtmlError('RTML_E_TRAIN', `${table.path}: not a Parquet file (${errorMessage(err)})`);
+  }
+  const present = parquetSchema(metadata).children.map((c) => c.element.name);
+  const { label, features } = table.spec;
+  for (const name of [label, ...features]) if (!present.includes(name)) throw table.noColumn(name, present);
+  const rows = await parquetReadObjects({ file, metadata, columns: [label, ...features] });
+  rows.forEach((row, i) => table.addRow(i + 1, row[label], (j) => row[features[j]!]));
 }
 
 function readCsv(text: string, table: TableBuilder): void {
@@ -138,14 +155,14 @@ class TableBuilder {
   }
 
   private label(line: number, raw: unknown): number {
-    if (raw === 0 || raw === false || raw === '0' || raw === 'false') return 0;
-    if (raw === 1 || raw === true || raw === '1' || raw === 'true') return 1;
+    if (raw === 0 || raw === 0n || raw === false || raw === '0' || raw === 'false') return 0;
+    if (raw === 1 || raw === 1n || raw === true || raw === '1' || raw === 'true') return 1;
     const missing = raw === undefined || raw === null || raw === '';
     throw this.bad(line, this.spec.label, raw, missing ? 'is missing: every row needs a label' : 'is not a label: expected 0/1 or true/false');
   }
 
   private bad(line: number, column: string, raw: unknown, why: string): RtmlError {
-    const shown = raw === undefined ? 'the value' : JSON.stringify(raw);
+    const shown = raw === undefined ? 'the value' : typeof raw === 'bigint' ? String(raw) : JSON.stringify(raw);
     return new RtmlError('RTML_E_TRAIN', `${this.path}:${line}: column ${column}: ${shown} ${why}`);
   }
 }
@@ -155,6 +172,7 @@ const MISSING_TEXT = new Set(['', 'null', 'NaN']);
 /** The number a cell holds, NaN when missing, undefined when it is not a number. */
 function numberOf(raw: unknown): number | undefined {
   if (typeof raw === 'number') return Number.isFinite(raw) ? raw : undefined;
+  if (typeof raw === 'bigint') return Number(raw); // Parquet INT64
   if (raw === undefined || raw === null) return Number.NaN;
   if (typeof raw === 'boolean') return raw ? 1 : 0;
   if (typeof raw !== 'string') return undefined;

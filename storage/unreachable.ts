@@ -1,4 +1,4 @@
-import { RtmlError, errorMessage } from '../../engine/errors.ts';
+import { RtmlError, errorMessage } from '../engine/errors.ts';
 
 /**
  * Store failures that go away when the service comes back (the writer retries them with backoff)

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { basename } from 'node:path';
-import { RtmlError } from '../../engine/errors.ts';
+import { RtmlError } from '../engine/errors.ts';
 
 /**
  * The one-process-per-data-dir lock of PGlite: `<dir>.lock` beside the data dir (PGlite owns the

@@ -1,6 +1,7 @@
 /**
- * Models a topology scores with by name (`score('registry:fraud', …)`), provided by the run (the
- * CLI binds the model registry; engine/ never imports it). A handle's routing can change while the
+ * The models a topology scores with (`score('fraud.onnx', …)`, `score('registry:fraud', …)`),
+ * provided by the run (RunOptions.models): the CLI binds one that loads ONNX files and the model
+ * registry (models/), so engine/ never loads a model itself. A handle's routing can change while the
  * run goes on — a promotion, a rollback, an A/B split — and score() takes the current one for each
  * micro-batch, so a swap happens between batches: no event is scored twice or left out.
  */
@@ -28,7 +29,17 @@ export interface ModelHandle {
   close(): Promise<void>;
 }
 
+/** Where a model file is named, for lookups and messages. */
+export interface ModelFileSite {
+  /** The topology file's directory: relative paths are looked up there first, then in the working directory. */
+  readonly baseDir: string;
+  /** The operator naming it, e.g. `score('fraud.onnx') at topology.ts:12:5`, prefixing messages. */
+  readonly what: string;
+}
+
 export interface ModelProvider {
-  /** Loads the model's routed versions (checked against `features`) and follows its routing. */
+  /** Loads the registered model `name` (`score('registry:NAME')`) checked against `features`, and follows its routing. */
   open(name: string, features: readonly string[]): Promise<ModelHandle>;
+  /** Loads the model file `path` (`score('path/model.onnx')`) checked against `features`; absent when the provider has registered models only. */
+  openFile?(path: string, features: readonly string[], site: ModelFileSite): Promise<ModelHandle>;
 }

@@ -1,4 +1,4 @@
-import { RtmlError } from '../engine/errors.ts';
+import { RtmlError } from '../../engine/errors.ts';
 import { sliceRows, type LabelledData } from './matrix.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { RtmlError } from '../engine/errors.ts';
+import { RtmlError } from '../../engine/errors.ts';
 import { binFeatures } from './binning.ts';
 import { TreeGrower } from './growTree.ts';
 import type { FeatureMatrix, LabelledData } from './matrix.ts';

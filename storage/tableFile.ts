@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
 import { parquetWriteFile, type ColumnSource } from 'hyparquet-writer';
-import { RtmlError } from '../../engine/errors.ts';
+import { RtmlError } from '../engine/errors.ts';
 
 /**
  * Writes a table (columns of equal length) to `.jsonl`, `.csv` or `.parquet`, by the file's

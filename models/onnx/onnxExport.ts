@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { GbdtModel } from './gbdt.ts';
+import type { GbdtModel } from '../training/index.ts';
 import { INPUT_NAME, META_FEATURES, META_LABEL, META_METRICS, META_PARAMS, META_VERSION, ML_DOMAIN, OUTPUT_NAME, onnx, type OnnxTypes } from './onnxFormat.ts';
 
 /**
@@ -121,4 +121,4 @@ function bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
-const RTML_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const RTML_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -1,5 +1,5 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import type { FeatureMatrix } from './matrix.ts';
+import type { FeatureMatrix } from '../training/index.ts';
 import { INPUT_NAME, OUTPUT_NAME } from './onnxFormat.ts';
 
 /**

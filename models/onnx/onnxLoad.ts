@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { RtmlError, errorMessage } from '../engine/errors.ts';
+import { RtmlError, errorMessage } from '../../engine/errors.ts';
 import { INPUT_NAME, META_FEATURES, OUTPUT_NAME, onnx, type OnnxTypes } from './onnxFormat.ts';
 
 /**
