@@ -8,7 +8,7 @@ import type { RecordKey } from './io.ts';
 import type { WindowEdges } from './rangeEdges.ts';
 import type { RunCounter } from './metrics.ts';
 
-/** What became of one input event; every event ends in exactly one (SEMANTICS.md, bad input). */
+/** What became of one input event; every event ends in exactly one (docs/semantics.md, bad input). */
 export const Outcome = { Processed: 0, Late: 1, DeadLettered: 2 } as const;
 export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 

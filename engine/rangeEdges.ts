@@ -12,7 +12,7 @@ import type { LogPosition } from './io.ts';
 export interface WindowEdges {
   /**
    * Cut windows are not emitted at all (backfill, replay --complete-windows); else they fire as
-   * any window does (SEMANTICS.md: at the end of a replay range every open window fires), marked
+   * any window does (docs/semantics.md: at the end of a replay range every open window fires), marked
    * cut, and materialize() does not write them over the stores' rows.
    */
   readonly drop: boolean;

@@ -36,7 +36,7 @@ export interface RunOptions {
   /**
    * Replay and backfill: windows some of whose events may lie outside `range` are "cut" by its
    * edges (engine/rangeEdges.ts) and counted (RunStats.windowsCut). `mark`: they fire as any window
-   * (SEMANTICS.md), marked, and materialize() does not write them to the feature stores; `drop`:
+   * (docs/semantics.md), marked, and materialize() does not write them to the feature stores; `drop`:
    * they are not emitted at all. Unset: no edges (rtml run --from <time> is a live start).
    */
   cutWindows?: 'mark' | 'drop';
@@ -1115,7 +1115,7 @@ export class TopologyRun implements OperatorHost {
     }
     this.inDispatch = false;
     for (const entry of this.enrichedTables) entry.commit();
-    // Each input event is counted once, in exactly one outcome (SEMANTICS.md, bad input).
+    // Each input event is counted once, in exactly one outcome (docs/semantics.md, bad input).
     if (r.outcome === Outcome.Processed) this.stats.processed++;
     else {
       if (r.outcome === Outcome.Late) this.stats.late++;

@@ -1,7 +1,7 @@
 import type { Stateful } from './checkpoint.ts';
 
 /**
- * Watermarks of a topology's inputs (SEMANTICS.md, time). Each source partition is a slot with
+ * Watermarks of a topology's inputs (docs/semantics.md, time). Each source partition is a slot with
  * `W = max event time seen - outOfOrder`; the topology's watermark is the min over slots, leaving
  * out slots that are finished (a bounded partition at its end) or idle for their `idleTimeout`
  * (processing time, from an injectable clock); when every unfinished slot is idle, the most advanced

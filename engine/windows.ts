@@ -4,7 +4,7 @@ import { callerLocation } from './location.ts';
 
 /**
  * Window specifications: small immutable values, validated when built. Windows are half-open
- * `[start, end)` in event time, per key (SEMANTICS.md).
+ * `[start, end)` in event time, per key (docs/semantics.md).
  */
 
 /** `start = floor(t / size) * size`, `end = start + size`. */

@@ -14,7 +14,7 @@ export type WindowResult<A> = { key: RecordKey; window_start: number; window_end
 };
 
 /**
- * Aggregates each key's windows and emits their results (SEMANTICS.md, firing and lateness).
+ * Aggregates each key's windows and emits their results (docs/semantics.md, firing and lateness).
  *
  * 1. Must follow `window(...)` directly, on a stream keyed by `keyBy(...)`.
  * 2. An event every aggregate cannot take (`check`) is dead-lettered whole, before any state changes.

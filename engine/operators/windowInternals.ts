@@ -6,7 +6,7 @@ import type { SessionWindow, TumblingWindow, HoppingWindow } from '../windows.ts
 
 /**
  * Keyed window state shared by the window operators. A store takes events (`add`) and watermarks
- * (`advance`) and calls `emit` for every result, following SEMANTICS.md:
+ * (`advance`) and calls `emit` for every result, following docs/semantics.md:
  *
  * 1. A window fires once when the watermark W reaches its end; with `emit: 'update'` it also emits
  *    after every event it takes.
