@@ -2,8 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RtmlError } from '../engine/errors.ts';
-import { LogReader } from '../connectors/log/logReader.ts';
-import { PayloadDecoder } from '../connectors/log/payloadDecoder.ts';
+import { LogReader, PayloadDecoder } from '../connectors/log/index.ts';
 import { parseUri } from '../connectors/uri.ts';
 
 function openLog(uri: string, command: string): LogReader {

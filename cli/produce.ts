@@ -1,8 +1,7 @@
 import { createInterface } from 'node:readline';
 import { loadSchema, schemaDefinition } from '../engine/avro.ts';
-import { eventEncoder } from '../connectors/log/eventEncoder.ts';
 import { errorMessage, RtmlError } from '../engine/errors.ts';
-import { EventLog } from '../connectors/log/eventLog.ts';
+import { EventLog, eventEncoder } from '../connectors/log/index.ts';
 import { parseUri } from '../connectors/uri.ts';
 
 export interface ProduceOptions {

@@ -1,4 +1,4 @@
-import type { Stateful } from './checkpoint.ts';
+import type { Stateful } from './state.ts';
 import type { FeatureRow, FeatureValue } from './features.ts';
 
 interface Entry {

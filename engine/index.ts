@@ -2,16 +2,17 @@
  * rtml: the public API for topology files (`import { … } from 'rtml'`).
  */
 export { defineTopology, type Topology, type TopologyBuilder, type TopologyOutput, type SourceOptions } from './topology.ts';
-export { keyBy } from './operators/keyBy.ts';
+export { keyBy, type Keyed } from './operators/keyBy.ts';
 export { repartition } from './operators/repartition.ts';
 export { window, type WindowOptions, type Windowed } from './operators/window.ts';
 export { aggregate, type WindowResult } from './operators/aggregate.ts';
 export { enrich, type EnrichOptions, type Enriched } from './operators/enrich.ts';
 export { score, type ScoreOptions, type ScoreFeature, type Scored } from './operators/score.ts';
-export { tumbling, hopping, session, type WindowSpec, type TumblingWindow, type HoppingWindow, type SessionWindow } from './windows.ts';
+export { tumbling, hopping, session, type WindowSpec, type TumblingWindow, type HoppingWindow, type SessionWindow } from './windowSpecs.ts';
 export { count, sum, min, max, avg, distinct, first, last, defineAggregate, type Aggregate, type AggregateResult, type Field } from './aggregates.ts';
 export { parseDuration, type Duration } from './duration.ts';
 export { RtmlError, ErrorCodes, type ErrorCode } from './errors.ts';
 export { runTopology, type RunOptions, type RunStats, type RunProgress } from './runtime.ts';
 export { InputRecord, type RecordKey, type SourceConnector, type SourceReader, type SourceOpenOptions, type SinkConnector, type SinkWriter } from './io.ts';
-export { featureView, materialize, type FeatureView, type FeatureViewSpec, type FeatureRow, type FeatureValue, type FeatureStore, type FeatureWriter, type FeatureSnapshot, type FeatureLookup } from './features.ts';
+export { materialize } from './operators/materialize.ts';
+export { featureView, type FeatureView, type FeatureViewSpec, type FeatureRow, type FeatureValue, type FeatureStore, type FeatureWriter, type FeatureSnapshot, type FeatureLookup } from './features.ts';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { CheckpointFile } from './checkpoint.ts';
+import { CheckpointFile } from './run/checkpointFile.ts';
 import { errorMessage, RtmlError } from './errors.ts';
 import type { GroupMembership } from './io.ts';
 import { runTopology, TopologyRun, type RunOptions, type RunStats } from './runtime.ts';

@@ -1,6 +1,7 @@
-import { errorMessage } from '../engine/errors.ts';
-import type { RegistryModelHandle, RegistryModelProvider } from '../models/registry/provider.ts';
+import { errorMessage, RtmlError } from '../engine/errors.ts';
+import type { RegistryModel, RegistryModelHandle, RegistryModelProvider } from '../models/registry/provider.ts';
 import type { ModelVersion } from '../models/registry/store.ts';
+import { truncate } from './http.ts';
 
 export interface ModelStatus {
   readonly name: string;
@@ -46,6 +47,35 @@ export class ModelCatalog {
     if (handle !== undefined || performance.now() - this.lastScan < 1_000) return handle;
     await this.scan();
     return this.handles.get(name);
+  }
+
+  /** The model a request names: 404 (RTML_E_UNKNOWN_MODEL) when the registry serves no such name. */
+  async served(name: string): Promise<RegistryModelHandle> {
+    const handle = this.handles.get(name) ?? (await this.find(name));
+    if (handle === undefined) {
+      const served = [...this.handles.keys()].sort((a, b) => a.localeCompare(b));
+      throw new RtmlError('RTML_E_UNKNOWN_MODEL', `no model '${truncate(name)}' is served (serving: ${served.length === 0 ? 'none' : served.join(', ')})`);
+    }
+    return handle;
+  }
+
+  /** An explicit version (`3` or `v3`) of a served model: loaded once, then cached by the handle; 404 when the registry has no such version. */
+  async version(handle: RegistryModelHandle, name: string, text: string): Promise<RegistryModel> {
+    const n = /^v?(\d{1,9})$/.exec(text);
+    if (n === null) throw new RtmlError('RTML_E_UNKNOWN_MODEL', `no version '${truncate(text)}': versions are numbers (1, 2, …)`);
+    const number = Number(n[1]);
+    try {
+      return await handle.version(number);
+    } catch (err) {
+      const versions = await this.versions(name);
+      if (versions.some((v) => v.version === number)) throw err;
+      throw new RtmlError('RTML_E_UNKNOWN_MODEL', `model '${name}' has no version ${number} (versions: ${versions.map((v) => v.version).join(', ')})`);
+    }
+  }
+
+  /** Every registered version of `name`, oldest first (the registry's list). */
+  versions(name: string): Promise<ModelVersion[]> {
+    return this.provider.registry.list(name);
   }
 
   /** Reads the registry's names and opens the ones that serve; concurrent calls share one scan. */

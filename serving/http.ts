@@ -208,3 +208,8 @@ export function parseJson(text: string): unknown {
     throw new RtmlError('RTML_E_HTTP_JSON', `malformed JSON: ${errorMessage(err)}`);
   }
 }
+
+/** Client-supplied text in messages, cut short. */
+export function truncate(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}

@@ -1,7 +1,6 @@
 import { loadSchema, schemaDefinition } from '../engine/avro.ts';
 import { RtmlError } from '../engine/errors.ts';
-import { eventEncoder, type EncodedEvent } from '../connectors/log/eventEncoder.ts';
-import { EventLog } from '../connectors/log/eventLog.ts';
+import { EventLog, eventEncoder, type EncodedEvent } from '../connectors/log/index.ts';
 import { parseUri } from '../connectors/uri.ts';
 
 export interface IngestResult {

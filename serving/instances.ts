@@ -1,4 +1,4 @@
-import { RtmlError } from '../engine/errors.ts';
+import { Type, type Static } from '@sinclair/typebox';
 
 /**
  * One row to score, as a request gives it: named feature values (`/predict`, `/predict/batch`,
@@ -13,31 +13,32 @@ export interface Instance {
   readonly hasEntity: boolean;
 }
 
-const NO_FEATURES: Readonly<Record<string, unknown>> = Object.freeze({});
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+/** The name a scoring request asks for, as registered (`rtml models register <name>`). */
+export const ModelName = Type.String({ minLength: 1 });
 
 /**
- * Reads `{ features: {…}?, entity: { <key field>: <id> }? }`. `where` names the instance in
- * messages ('' for a single prediction, 'instances[3]: ' in a batch).
+ * The fields of one row with named features. Feature values are not typed here: only the ones the
+ * model needs must be numbers, which the Batcher checks (422) once it knows the model.
  */
-export function parseInstance(body: unknown, where: string): Instance {
-  if (!isObject(body)) throw new RtmlError('RTML_E_HTTP_REQUEST', `${where}expected a JSON object with "features" and/or "entity", got ${describeJson(body)}`);
+export const INSTANCE_FIELDS = {
+  features: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'an object of feature name to value (a number, or null for missing)' })),
+  entity: Type.Optional(
+    Type.Union([Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()]), { minProperties: 1, maxProperties: 1 }), Type.Null()], {
+      description: 'an object naming exactly one key field and its id (a string or a number), like {"card_id": "c1"}, or null',
+    }),
+  ),
+};
+
+export const InstanceSchema = Type.Object(INSTANCE_FIELDS);
+export type InstanceBody = Static<typeof InstanceSchema>;
+
+const NO_FEATURES: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** The row of a body already validated against InstanceSchema (or a schema with its fields). */
+export function toInstance(body: InstanceBody): Instance {
   const { features, entity } = body;
-  if (features !== undefined && !isObject(features)) throw new RtmlError('RTML_E_HTTP_REQUEST', `${where}"features" must be an object of feature name to number, got ${describeJson(features)}`);
   let key = '';
-  if (entity !== undefined && entity !== null) {
-    if (!isObject(entity)) throw new RtmlError('RTML_E_HTTP_REQUEST', `${where}"entity" must be an object like {"card_id": "c1"}, got ${describeJson(entity)}`);
-    const fields = Object.keys(entity);
-    if (fields.length !== 1) throw new RtmlError('RTML_E_HTTP_REQUEST', `${where}"entity" must name exactly one key field, like {"card_id": "c1"}; got ${fields.length} fields`);
-    const id = entity[fields[0]!];
-    if (typeof id !== 'string' && !(typeof id === 'number' && Number.isFinite(id))) {
-      throw new RtmlError('RTML_E_HTTP_REQUEST', `${where}entity ${fields[0]} must be a string or a number, got ${describeJson(id)}`);
-    }
-    key = String(id);
-  }
+  if (entity !== undefined && entity !== null) for (const field in entity) key = String(entity[field]);
   return { features: features ?? NO_FEATURES, vector: null, entity: key, hasEntity: entity !== undefined && entity !== null };
 }
 

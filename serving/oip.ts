@@ -1,3 +1,4 @@
+import { Type, type Static } from '@sinclair/typebox';
 import { RtmlError } from '../engine/errors.ts';
 import type { RegistryModel } from '../models/registry/provider.ts';
 import type { ModelVersion } from '../models/registry/store.ts';
@@ -12,9 +13,25 @@ import { describeJson, type Instance } from './instances.ts';
  * (shape [N] or [N, 1]), as Triton clients that name columns do.
  */
 
-const NUMERIC = new Set(['FP16', 'FP32', 'FP64', 'INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64']);
+const NUMERIC = ['FP16', 'FP32', 'FP64', 'INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64'] as const;
 const OUTPUTS = ['score', 'label'] as const;
 type OutputName = (typeof OUTPUTS)[number];
+
+const TensorSchema = Type.Object({
+  name: Type.String({ minLength: 1 }),
+  shape: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 2, description: '[N] or [N, F]: 1 or 2 positive integers' }),
+  datatype: Type.Union(NUMERIC.map((t) => Type.Literal(t))),
+  // Typed by the handler, not here: a value that is not a number is a feature error (422), as for /predict.
+  data: Type.Unknown({ description: 'numbers, row-major: a flat array, or nested arrays' }),
+});
+
+/** `POST /v2/models/{name}[/versions/{v}]/infer`. */
+export const InferRequestSchema = Type.Object({
+  id: Type.Optional(Type.String()),
+  inputs: Type.Array(TensorSchema, { minItems: 1 }),
+  outputs: Type.Optional(Type.Array(Type.Object({ name: Type.Union(OUTPUTS.map((o) => Type.Literal(o))) }))),
+});
+export type InferRequestBody = Static<typeof InferRequestSchema>;
 
 export interface InferRequest {
   readonly id: string | undefined;
@@ -24,32 +41,25 @@ export interface InferRequest {
 
 interface Tensor {
   readonly name: string;
-  readonly shape: number[];
+  readonly shape: readonly number[];
   readonly data: Float32Array;
 }
 
 const bad = (message: string) => new RtmlError('RTML_E_HTTP_REQUEST', message);
+const SCORE_ONLY: readonly OutputName[] = ['score'];
 
-export function inferRequest(body: unknown, model: RegistryModel): InferRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad(`an infer request is a JSON object with "inputs", got ${describeJson(body)}`);
-  const { id, inputs, outputs } = body as Record<string, unknown>;
-  if (id !== undefined && typeof id !== 'string') throw bad(`"id" must be a string, got ${describeJson(id)}`);
-  if (!Array.isArray(inputs) || inputs.length === 0) throw bad('"inputs" must be a non-empty array of tensors {name, shape, datatype, data}');
-  const tensors = inputs.map((input, i) => tensor(input, i));
-  const wanted = outputNames(outputs);
+/** The rows of a validated infer request for `model`: what the schema cannot say (sizes, names) is checked here. */
+export function inferRequest(body: InferRequestBody, model: RegistryModel): InferRequest {
+  const { id, inputs, outputs } = body;
+  const tensors = inputs.map(tensor);
+  const wanted = outputs === undefined ? SCORE_ONLY : outputs.map((o) => o.name);
   if (tensors.length === 1 && tensors[0]!.name === 'features') return { id, instances: matrixRows(tensors[0]!, model), outputs: wanted };
   return { id, instances: namedRows(tensors, model), outputs: wanted };
 }
 
-function tensor(input: unknown, index: number): Tensor {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw bad(`inputs[${index}] must be an object {name, shape, datatype, data}`);
-  const { name, shape, datatype, data } = input as Record<string, unknown>;
-  if (typeof name !== 'string' || name === '') throw bad(`inputs[${index}].name must be a non-empty string`);
-  if (!Array.isArray(shape) || shape.length === 0 || shape.length > 2 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
-    throw bad(`input '${name}': shape must be [N] or [N, F] of positive integers, got ${JSON.stringify(shape)?.slice(0, 80)}`);
-  }
-  if (typeof datatype !== 'string' || !NUMERIC.has(datatype)) throw bad(`input '${name}': datatype must be numeric (FP32, FP64, INT64, …), got ${JSON.stringify(datatype)?.slice(0, 40)}`);
-  const size = (shape as number[]).reduce((a, b) => a * b, 1);
+function tensor(input: Static<typeof TensorSchema>): Tensor {
+  const { name, shape, data } = input;
+  const size = shape.reduce((a, b) => a * b, 1);
   const values = new Float32Array(size);
   let n = 0;
   const flatten = (value: unknown, depth: number): void => {
@@ -61,7 +71,7 @@ function tensor(input: unknown, index: number): Tensor {
   };
   flatten(data, 0);
   if (n !== size) throw bad(`input '${name}': shape ${JSON.stringify(shape)} holds ${size} values, data has ${n}`);
-  return { name, shape: shape as number[], data: values };
+  return { name, shape, data: values };
 }
 
 function matrixRows(t: Tensor, model: RegistryModel): Instance[] {
@@ -88,16 +98,6 @@ function namedRows(tensors: readonly Tensor[], model: RegistryModel): Instance[]
     instances.push({ features, vector: null, entity: '', hasEntity: false });
   }
   return instances;
-}
-
-function outputNames(outputs: unknown): readonly OutputName[] {
-  if (outputs === undefined) return ['score'];
-  if (!Array.isArray(outputs)) throw bad('"outputs" must be an array of {name}');
-  return outputs.map((o, i) => {
-    const name = (o as { name?: unknown } | null)?.name;
-    if (!OUTPUTS.includes(name as OutputName)) throw bad(`outputs[${i}]: no output ${JSON.stringify(name)?.slice(0, 40)} (outputs: score, label)`);
-    return name as OutputName;
-  });
 }
 
 export function inferResponse(name: string, request: InferRequest, predictions: readonly Prediction[]): string {

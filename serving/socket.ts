@@ -1,8 +1,12 @@
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
 import { RtmlError, errorMessage } from '../engine/errors.ts';
+import type { Admission } from './admission.ts';
 import type { Principal } from './auth.ts';
 import { errorBody, statusLine, statusOf } from './http.ts';
 import type { ServingMetrics } from './metrics.ts';
+import type { MessageRoute, RouteContext } from './routes/route.ts';
+import { bodyValidator } from './validation.ts';
 
 export interface SocketLimits {
   /** Requests of one connection received and not yet answered; one more closes it (1008). */
@@ -20,11 +24,8 @@ const DEFAULTS: SocketLimits = { maxInFlight: 4096, maxBufferedBytes: 4 << 20, m
 export interface SocketRouteOptions {
   readonly limits?: Partial<SocketLimits>;
   readonly metrics: ServingMetrics;
-  authenticate(authorization: string, apiKey: string): Principal | Promise<Principal>;
-  /** The rate-limit error for one more request of `principal`, or undefined to go ahead. */
-  admit(principal: Principal): RtmlError | undefined;
-  /** Scores one request object; calls `reply.answer` with the result fields or an error, exactly once. */
-  predict(request: Record<string, unknown>, reply: SocketReply): void | Promise<void>;
+  readonly admission: Admission;
+  readonly context: RouteContext;
 }
 
 /** The answer owed to one message. */
@@ -70,21 +71,23 @@ interface Connection {
 const decoder = new TextDecoder();
 
 /**
- * WebSocket scoring at `path`: a client sends `{ "id": …, "model_name": …, "features": {…},
- * "entity": {…} }` messages and gets `{ "id": …, "score": …, … }` (or `{ "id": …, "error": …,
- * "code": …, "status": … }`) as each is ready, in any order, many in flight. Credentials are
- * checked once, at the upgrade (headers, or `?api_key=` for browsers); the rate limit per message.
+ * A WebSocket route: a client sends JSON messages with an `"id"`, each validated against the
+ * route's message schema, and gets `{ "id": …, <answer fields> }` (or `{ "id": …, "error": …,
+ * "code": …, "status": … }`) as each is ready, in any order, many in flight. Credentials for the
+ * route's scope are checked once, at the upgrade (headers, or `?api_key=` for browsers); the rate
+ * limit per message.
  *
  * Backpressure: uWebSockets.js cannot stop reading one socket, so a client is bounded instead —
  * too many requests unanswered closes it with 1008, and answers piling up unread past
  * `maxBufferedBytes` close it with 1013 (try again later). Nothing is buffered without bound.
  */
-export function openSocketRoute(app: TemplatedApp, path: string, options: SocketRouteOptions): void {
+export function openSocketRoute<S extends TSchema>(app: TemplatedApp, spec: MessageRoute<S>, options: SocketRouteOptions): void {
   const limits = { ...DEFAULTS, ...options.limits };
-  const { metrics } = options;
+  const { metrics, admission } = options;
   const route = new SocketRoute(limits, metrics);
+  const validate = bodyValidator(spec.message);
 
-  app.ws<Connection>(path, {
+  app.ws<Connection>(spec.path, {
     maxPayloadLength: limits.maxMessageBytes,
     idleTimeout: limits.idleTimeoutSeconds,
     sendPingsAutomatically: true,
@@ -104,7 +107,7 @@ export function openSocketRoute(app: TemplatedApp, path: string, options: Socket
         if (!aborted) res.cork(() => res.writeStatus(statusLine(statusOf(err))).writeHeader('content-type', 'application/json').end(errorBody(err)));
       };
       try {
-        const principal = options.authenticate(req.getHeader('authorization'), apiKey);
+        const principal = admission.authenticate(spec.scope, req.getHeader('authorization'), apiKey);
         if (principal instanceof Promise) principal.then(upgrade, refuse);
         else upgrade(principal);
       } catch (err) {
@@ -119,38 +122,45 @@ export function openSocketRoute(app: TemplatedApp, path: string, options: Socket
     message: (ws, message) => {
       const connection = ws.getUserData();
       if (connection.closed) return;
-      let request: Record<string, unknown>;
+      let parsed: unknown;
       try {
-        const parsed: unknown = JSON.parse(decoder.decode(message));
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('expected a JSON object');
-        request = parsed as Record<string, unknown>;
+        parsed = JSON.parse(decoder.decode(message));
       } catch (err) {
         send(ws, null, new RtmlError('RTML_E_HTTP_JSON', `malformed message: ${errorMessage(err)}`));
         return;
       }
-      const id = request.id;
-      if (typeof id !== 'string' && typeof id !== 'number') {
-        send(ws, null, new RtmlError('RTML_E_HTTP_REQUEST', 'every message needs an "id" (string or number) to match its answer'));
+      let request: Static<S>;
+      try {
+        request = validate(parsed);
+      } catch (err) {
+        send(ws, idOf(parsed), err as RtmlError); // answered with its id when it has one, else null
         return;
       }
+      const id = idOf(parsed)!;
       if (++connection.inFlight > limits.maxInFlight) {
         route.close(ws, 1008, `more than ${limits.maxInFlight} requests in flight`, 'in_flight');
         return;
       }
       const reply = new SocketReply(ws, id, route);
-      const limited = options.admit(connection.principal);
+      const limited = admission.limit(connection.principal);
       if (limited !== undefined) {
-        reply.answer(limited);
+        reply.answer(limited.error);
         return;
       }
       try {
-        const pending = options.predict(request, reply);
+        const pending = spec.handle(request, reply, options.context);
         if (pending instanceof Promise) pending.catch((err: unknown) => reply.answer(asRtmlError(err)));
       } catch (err) {
         reply.answer(asRtmlError(err));
       }
     },
   });
+}
+
+/** The message's `id` when it is one (a string or a number), to match an error to its message. */
+function idOf(parsed: unknown): string | number | null {
+  const id = typeof parsed === 'object' && parsed !== null ? (parsed as { id?: unknown }).id : undefined;
+  return typeof id === 'string' || typeof id === 'number' ? id : null;
 }
 
 function asRtmlError(err: unknown): RtmlError {

@@ -87,7 +87,7 @@ describe('rtml serve /predict', () => {
       [{ model_name: s.model, features: { amount: [1] }, entity: { card_id: 'c' } }, 422, /feature 'amount' must be a number .* got an array/],
       [{ model_name: s.model, features: 'amount=1' }, 400, /"features" must be an object/],
       [{ model_name: s.model, features: { amount: 1 }, entity: { a: 1, b: 2 } }, 400, /exactly one key field/],
-      [{ model_name: s.model, features: { amount: 1 }, entity: { card_id: { x: 1 } } }, 400, /entity card_id must be a string or a number/],
+      [{ model_name: s.model, features: { amount: 1 }, entity: { card_id: { x: 1 } } }, 400, /"entity\.card_id" must be a string or a number/],
     ];
     for (const [body, status, reason] of cases) {
       const answer = await post(`${s.url}/predict`, body);

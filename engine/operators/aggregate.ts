@@ -1,11 +1,12 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { AggregateSet, type Aggregate, type AggregateResult } from '../aggregates.ts';
-import { currentHost } from '../context.ts';
+import { currentHost } from '../host.ts';
+import type { RecordFrame } from '../record.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
 import type { RecordKey } from '../io.ts';
 import { callerLocation } from '../location.ts';
 import { markShape } from '../shape.ts';
-import { SessionWindowStore, TimeWindowStore, type WindowStore } from './windowInternals.ts';
+import { SessionWindowStore, TimeWindowStore, type WindowStore } from './windowStores.ts';
 import { WindowedObservable, type Windowed } from './window.ts';
 
 /** A window's result: `{ key, window_start, window_end, <name>: value, … }` (times in epoch ms). */
@@ -20,7 +21,7 @@ export type WindowResult<A> = { key: RecordKey; window_start: number; window_end
  * 2. An event every aggregate cannot take (`check`) is dead-lettered whole, before any state changes.
  * 3. Events late for all their windows go to the window's `late` sink, else are counted and dropped.
  * 4. Results carry the window's key and `window_end - 1` as their event time downstream; a dead
- *    letter downstream of it is the result's (OperatorHost.deadLetter), not the input event's.
+ *    letter downstream of it is the result's (OutputCapability.deadLetter), not the input event's.
  * 5. Its output stream is marked with the results' fields (engine/shape.ts), so materialize()
  *    right after it checks a feature view's fields at start.
  *
@@ -39,35 +40,28 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
     }
     const { upstream, spec, options } = source as WindowedObservable<T>;
     const results = new Observable<WindowResult<A>>((subscriber) => {
-      const host = currentHost(`aggregate() at ${at}`);
-      const id = host.operatorId(`${spec.kind}-window`);
-      const record = host.record;
-      const late = host.lateOutput(options.late, id);
+      const { record, state, outputs, lifecycle } = currentHost(`aggregate() at ${at}`);
+      const id = state.operatorId(`${spec.kind}-window`);
+      const late = outputs.late(options.late, id);
       // A ranged run (replay, backfill): windows its edges cut are marked, or dropped (edges.drop).
-      const edges = host.windowEdges?.();
+      const edges = state.edges;
+      const frame: RecordFrame = { key: undefined, time: 0, result: undefined, cut: false };
+      const next = (result: WindowResult<A>): void => subscriber.next(result);
       const emit = (key: RecordKey, start: number, end: number, accs: unknown[], cut: boolean): void => {
         if (cut && edges!.drop) return;
         const result = aggs.result(key, start, end, accs) as WindowResult<A>;
-        const outerKey = record.key;
-        const outerTime = record.time;
-        const outerResult = record.result;
-        const outerCut = record.cut;
-        record.key = key;
-        record.time = end - 1;
-        record.result = result;
-        record.cut = cut;
-        subscriber.next(result);
-        record.key = outerKey;
-        record.time = outerTime;
-        record.result = outerResult;
-        record.cut = outerCut;
+        frame.key = key;
+        frame.time = end - 1;
+        frame.result = result;
+        frame.cut = cut;
+        record.within(frame, next, result);
       };
       const storeOptions = { lateness: options.lateness, emitUpdates: options.emit === 'update', edges };
       const store: WindowStore =
         spec.kind === 'session'
           ? new SessionWindowStore(spec, storeOptions, aggs, emit)
           : new TimeWindowStore(spec, storeOptions, aggs, emit);
-      host.registerState(id, store, JSON.stringify({ spec, lateness: options.lateness, emit: options.emit, aggregates: aggs.names }));
+      state.register(id, store, JSON.stringify({ spec, lateness: options.lateness, emit: options.emit, aggregates: aggs.names }));
       const subscription = upstream.subscribe({
         next(event) {
           const key = record.key;
@@ -77,14 +71,14 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
           }
           const reason = aggs.check(event);
           if (reason !== undefined) {
-            host.deadLetter(reason);
+            outputs.deadLetter(reason);
             return;
           }
           let taken: boolean;
           try {
             taken = store.add(key, record.time, event);
           } catch (err) {
-            host.deadLetter(`aggregate() at ${at} threw: ${errorMessage(err)}`);
+            outputs.deadLetter(`aggregate() at ${at} threw: ${errorMessage(err)}`);
             return;
           }
           if (!taken) late(event);
@@ -93,12 +87,12 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
         complete: () => subscriber.complete(),
       });
       // Checked once upstream is subscribed: only then is a batching operator above it known.
-      if (host.upstreamBarrier !== undefined) {
+      if (lifecycle.holdingBack !== undefined) {
         subscription.unsubscribe();
-        throw new RtmlError('RTML_E_OPERATOR', `window() at ${source.at} cannot follow ${host.upstreamBarrier}: it holds events back in batches, so a window after it would see the watermark pass events still in a batch; put windows before it`);
+        throw new RtmlError('RTML_E_OPERATOR', `window() at ${source.at} cannot follow ${lifecycle.holdingBack}: it holds events back in batches, so a window after it would see the watermark pass events still in a batch; put windows before it`);
       }
       // Registered after subscribing upstream, so upstream operators see each watermark first.
-      host.onWatermark((watermark) => store.advance(watermark));
+      state.onWatermark((watermark) => store.advance(watermark));
       return subscription;
     });
     return markShape(results, { fields: ['key', 'window_start', 'window_end', ...aggs.names], by: `aggregate() at ${at}` });

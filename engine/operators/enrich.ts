@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
-import { currentHost, emitHeld, holdEvent, type HeldEvent, type OperatorHost } from '../context.ts';
+import { currentHost, type OperatorHost } from '../host.ts';
+import { emitHeld, holdEvent, type HeldEvent } from '../record.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
 import type { FeatureLookup, FeatureValue, FeatureView } from '../features.ts';
 import type { RecordKey } from '../io.ts';
@@ -71,11 +72,11 @@ export function enrich<T>(view: FeatureView, options: EnrichOptions<T> = {}): Op
     try {
       entity = select ? select(event) : host.record.key;
     } catch (err) {
-      host.deadLetter(`enrich('${view.name}'): key function threw: ${errorMessage(err)}`);
+      host.outputs.deadLetter(`enrich('${view.name}'): key function threw: ${errorMessage(err)}`);
       return undefined;
     }
     if (typeof entity !== 'string' && typeof entity !== 'number') {
-      host.deadLetter(`enrich('${view.name}'): the event has no entity key (${select ? 'key option' : 'use keyBy() before it or set key'})`);
+      host.outputs.deadLetter(`enrich('${view.name}'): the event has no entity key (${select ? 'key option' : 'use keyBy() before it or set key'})`);
       return undefined;
     }
     return String(entity);
@@ -83,8 +84,8 @@ export function enrich<T>(view: FeatureView, options: EnrichOptions<T> = {}): Op
   return (source) =>
     new Observable<Enriched<T>>((subscriber) => {
       const host = currentHost(what);
-      if (from === 'online') return subscribeOnline(host, source, subscriber, host.featureLookup(view, what), entityOf, attach, what);
-      const table = host.featureTable(view, what);
+      if (from === 'online') return subscribeOnline(host, source, subscriber, host.features.lookup(view, what), entityOf, attach, what);
+      const table = host.features.table(view, what);
       const record = host.record;
       return source.subscribe({
         next(event) {
@@ -130,9 +131,9 @@ function subscribeOnline<T>(
       held.push({ ...holdEvent(record, event), entity });
     },
     error: (err) => subscriber.error(err),
-    complete: () => host.finishing(flush().then(() => subscriber.complete())),
+    complete: () => host.lifecycle.finishing(flush().then(() => subscriber.complete())),
   });
-  host.onBurstEnd(flush);
-  host.blockEventTimeOperators(what);
+  host.lifecycle.onBurstEnd(flush);
+  host.lifecycle.holdsEventsBack(what);
   return subscription;
 }

@@ -1,8 +1,8 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import { currentHost } from '../context.ts';
+import { currentHost } from '../host.ts';
 import type { RecordKey } from '../io.ts';
 import { callerLocation } from '../location.ts';
-import { keyBy } from './keyBy.ts';
+import { keyBy, type Keyed } from './keyBy.ts';
 
 /**
  * Re-keys the stream so that every event of a key reaches the same task — what Kafka Streams does
@@ -15,12 +15,12 @@ import { keyBy } from './keyBy.ts';
  * source('events', { time: 'ts' }).pipe(repartition('merchant_id'), window(tumbling('1m')), aggregate({ n: count() }))
  * ```
  */
-export function repartition<T>(key: string | ((event: T) => RecordKey)): OperatorFunction<T, T> {
+export function repartition<T>(key: string | ((event: T) => RecordKey)): OperatorFunction<T, Keyed<T>> {
   const at = callerLocation();
   const rekey = keyBy(key);
   const label = `${typeof key === 'string' ? `repartition('${key}')` : 'repartition(fn)'} at ${at}`;
   return (source) =>
-    new Observable<T>((subscriber) => {
+    new Observable<Keyed<T>>((subscriber) => {
       const host = currentHost(label);
       const exchange = host.exchange(label);
       if (exchange.side === 'local') return rekey(source).subscribe(subscriber);
@@ -32,6 +32,6 @@ export function repartition<T>(key: string | ((event: T) => RecordKey)): Operato
           complete: () => subscriber.complete(),
         });
       }
-      return (exchange.events as Observable<T>).subscribe(subscriber);
+      return (exchange.events as Observable<Keyed<T>>).subscribe(subscriber);
     });
 }

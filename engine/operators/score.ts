@@ -4,7 +4,8 @@ import { basename, resolve } from 'node:path';
 import { Observable, type OperatorFunction } from 'rxjs';
 import { loadOnnxModel } from '../../models/onnxLoad.ts';
 import { SyncOnnxSession } from '../../models/syncSession.ts';
-import { currentHost, emitHeld, holdEvent, type HeldEvent } from '../context.ts';
+import { currentHost } from '../host.ts';
+import { emitHeld, holdEvent, type HeldEvent } from '../record.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
 import type { ModelHandle, ModelRouting, ScoringModel } from '../models.ts';
 import { callerLocation } from '../location.ts';
@@ -86,7 +87,7 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
         name = model.slice(REGISTRY.length);
         let handle: ModelHandle | undefined;
         routing = () => handle!.current(); // opened before any input is read
-        host.onStart(async () => (handle = await host.models(what).open(name, names)));
+        host.lifecycle.onStart(async () => (handle = await host.models(what).open(name, names)));
       } else {
         const path = [host.baseDir, process.cwd()].map((d) => resolve(d, model)).find((p) => existsSync(p));
         if (!path) throw new RtmlError('RTML_E_MODEL', `${what}: model file not found`);
@@ -110,11 +111,11 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
       // Metrics (a no-op unless the run exports them), counted once per batch.
       const labels = ['model', 'version'] as const;
       const metrics = {
-        scored: host.counter('model_scored_total', 'Events scored by score(), per model and serving version', labels),
-        failures: host.counter('model_failures_total', 'Events dead-lettered by score() because the model failed on them, per model and serving version', labels),
-        shadowScored: host.counter('shadow_scored_total', 'Events scored by shadow versions (recorded, never emitted)', labels),
-        shadowDisagreements: host.counter('shadow_disagreements_total', "Events whose shadow label differed from the served label", labels),
-        shadowFailures: host.counter('shadow_failures_total', 'Events a shadow version failed to score (served results unaffected)', labels),
+        scored: host.telemetry.counter('model_scored_total', 'Events scored by score(), per model and serving version', labels),
+        failures: host.telemetry.counter('model_failures_total', 'Events dead-lettered by score() because the model failed on them, per model and serving version', labels),
+        shadowScored: host.telemetry.counter('shadow_scored_total', 'Events scored by shadow versions (recorded, never emitted)', labels),
+        shadowDisagreements: host.telemetry.counter('shadow_disagreements_total', "Events whose shadow label differed from the served label", labels),
+        shadowFailures: host.telemetry.counter('shadow_failures_total', 'Events a shadow version failed to score (served results unaffected)', labels),
       };
       /** Per serving version, events scored and failed in the batch being emitted. */
       const tally = new Map<string, { scored: number; failed: number }>();
@@ -133,7 +134,7 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
       const scoreRows = (route: ModelRouting, batch: readonly HeldEvent[], vals: Float32Array): { scores: Float32Array; models: ScoringModel[] } => {
         if (route.split === true && !warnedNoKey && batch.some((p) => p.key === undefined)) {
           warnedNoKey = true;
-          host.report(`${what}: model ${name} has an A/B split, but events reach it without a key (no keyBy() before score()): they are all routed as the entity '', to one version`);
+          host.telemetry.report(`${what}: model ${name} has an A/B split, but events reach it without a key (no keyBy() before score()): they are all routed as the entity '', to one version`);
         }
         const models = batch.map((p) => route.serving(String(p.key ?? '')));
         const serving = new Set(models);
@@ -159,7 +160,7 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
             out = shadow.score(vals, batch.length);
           } catch (err) {
             stats.lastFailure = errorMessage(err);
-            if (stats.failures++ === 0) host.report(`${what}: shadow ${name} ${shadow.version} failed (served results are not affected): ${stats.lastFailure}`);
+            if (stats.failures++ === 0) host.telemetry.report(`${what}: shadow ${name} ${shadow.version} failed (served results are not affected): ${stats.lastFailure}`);
             stats.failedEvents += batch.length;
             metrics.shadowFailures.labels(name, shadow.version).inc(batch.length);
             continue;
@@ -198,7 +199,7 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
           const row = result === undefined ? rows![i]! : { score: result.scores[i]!, model: result.models[i]! };
           if (typeof row === 'string') {
             count(route.serving(String(p.key ?? '')).version, true);
-            host.deadLetter(`${what}: the model failed: ${row}`, p);
+            host.outputs.deadLetter(`${what}: the model failed: ${row}`, p);
             return;
           }
           count(row.model.version, false);
@@ -230,7 +231,7 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
             if (typeof v !== 'number' || Number.isNaN(v)) {
               const fallback = features[j]!.default;
               if (fallback === undefined) {
-                host.deadLetter(`${what}: feature '${features[j]!.name}' is ${v === undefined ? 'missing' : typeof v === 'number' ? String(v) : JSON.stringify(v)}, not a number, and has no default`);
+                host.outputs.deadLetter(`${what}: feature '${features[j]!.name}' is ${v === undefined ? 'missing' : typeof v === 'number' ? String(v) : JSON.stringify(v)}, not a number, and has no default`);
                 return;
               }
               v = fallback;
@@ -244,14 +245,14 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
         complete: () => {
           flush();
           for (const [version, { scored, disagreed, failures, failedEvents, lastFailure }] of shadowStats) {
-            host.report(`${what}: shadow ${name} ${version} scored ${scored} event(s), its label differed on ${disagreed}`);
-            if (failures > 0) host.report(`${what}: shadow ${name} ${version} failed ${failures} time(s), on ${failedEvents} event(s) (shadow failures; served results unaffected), last: ${lastFailure}`);
+            host.telemetry.report(`${what}: shadow ${name} ${version} scored ${scored} event(s), its label differed on ${disagreed}`);
+            if (failures > 0) host.telemetry.report(`${what}: shadow ${name} ${version} failed ${failures} time(s), on ${failedEvents} event(s) (shadow failures; served results unaffected), last: ${lastFailure}`);
           }
           subscriber.complete();
         },
       });
-      host.onBurstEnd(flush);
-      host.blockEventTimeOperators(what);
+      host.lifecycle.onBurstEnd(flush);
+      host.lifecycle.holdsEventsBack(what);
       return () => {
         subscription.unsubscribe();
         releaseFile?.();

@@ -2,7 +2,8 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { parseDuration, type Duration } from '../duration.ts';
 import { RtmlError } from '../errors.ts';
 import { callerLocation } from '../location.ts';
-import { isWindowSpec, type WindowSpec } from '../windows.ts';
+import { isWindowSpec, type WindowSpec } from '../windowSpecs.ts';
+import type { Keyed } from './keyBy.ts';
 
 export interface WindowOptions {
   /** How long a window is kept after its end for late events (default 0). */
@@ -49,7 +50,7 @@ export class WindowedObservable<T> extends Observable<Windowed<T>> {
  * keyBy('card_id'), window(hopping('60s', '20s'), { lateness: '30s', late: 'late' }), aggregate({ n: count() })
  * ```
  */
-export function window<T>(spec: WindowSpec, options: WindowOptions = {}): OperatorFunction<T, Windowed<T>> {
+export function window<T>(spec: WindowSpec, options: WindowOptions = {}): OperatorFunction<Keyed<T>, Windowed<T>> {
   const at = callerLocation();
   if (!isWindowSpec(spec)) {
     throw new RtmlError('RTML_E_WINDOW', `window() at ${at} needs tumbling(size), hopping(size, advance) or session(gap), got ${JSON.stringify(spec)}`);

@@ -1,5 +1,8 @@
-import { CheckpointFile, type Checkpoint, type Stateful } from './checkpoint.ts';
-import { errorMessage, RtmlError } from './errors.ts';
+import { errorMessage, RtmlError } from '../errors.ts';
+import type { Stateful } from '../state.ts';
+import type { SourceReader } from '../io.ts';
+import { CheckpointFile, type Checkpoint } from './checkpointFile.ts';
+import type { Lane } from './lanes.ts';
 
 /** The counters a checkpoint carries, so a resumed run's summary covers the whole input. */
 const COUNTERS = ['in', 'processed', 'late', 'deadLettered', 'resultsDeadLettered', 'resultsOut', 'lateDropped', 'deadLettersUnbound'] as const;
@@ -12,7 +15,7 @@ export interface CheckpointConfig {
   pauseMs?: number;
 }
 
-/** Operator states by id, with what each means (OperatorHost.registerState). */
+/** Operator states by id, with what each means (StateCapability.register). */
 export type States = ReadonlyMap<string, { state: Stateful; signature: string }>;
 
 /** What a run hands over to be checkpointed. */
@@ -112,4 +115,40 @@ export class Checkpointer {
   remove(): void {
     this.file.remove();
   }
+}
+
+/** Per source and partition, the offset of the last record processed. */
+export function positionsOf(lanes: readonly Lane[]): Record<string, Record<number, number>> {
+  const sources: Record<string, Record<number, number>> = {};
+  for (const lane of lanes) {
+    if (lane.lastOffset !== undefined) (sources[lane.source.name] ??= {})[lane.partition] = lane.lastOffset;
+  }
+  return sources;
+}
+
+/** What each source's reader saves beside the offsets (see SourceReader.checkpoint). */
+export function sourceStatesOf(lanes: readonly Lane[], positions: Record<string, Record<number, number>>): Record<string, unknown> {
+  const states: Record<string, unknown> = {};
+  for (const lane of lanes) {
+    const name = lane.source.name;
+    if (name in states || lane.reader.checkpoint === undefined) continue;
+    states[name] = lane.reader.checkpoint(byPartition(positions[name]));
+  }
+  return states;
+}
+
+/** Tells each source what its outputs now cover (see SourceReader.committed); `only`: just the readers it selects. */
+export async function commitSources(lanes: readonly Lane[], only?: (reader: SourceReader) => boolean): Promise<void> {
+  const positions = positionsOf(lanes);
+  const done = new Set<SourceReader>();
+  for (const lane of lanes) {
+    if (done.has(lane.reader) || lane.reader.committed === undefined || (only !== undefined && !only(lane.reader))) continue;
+    done.add(lane.reader);
+    await lane.reader.committed(byPartition(positions[lane.source.name]));
+  }
+}
+
+/** A checkpoint's per-partition offsets (JSON object keys) as a map by partition number. */
+export function byPartition(offsets: Readonly<Record<number, number>> | undefined): Map<number, number> {
+  return new Map(Object.entries(offsets ?? {}).map(([p, offset]): [number, number] => [Number(p), offset]));
 }

@@ -1,4 +1,4 @@
-import type { Stateful } from './checkpoint.ts';
+import type { Stateful } from '../state.ts';
 
 /**
  * Watermarks of a topology's inputs (docs/semantics.md, time). Each source partition is a slot with

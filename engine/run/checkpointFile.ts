@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
-import { errorMessage, RtmlError } from './errors.ts';
+import { errorMessage, RtmlError } from '../errors.ts';
 
 /**
  * Checkpoints: a run's operator state, watermarks, counters, source positions and sink positions,
@@ -10,12 +10,6 @@ import { errorMessage, RtmlError } from './errors.ts';
  * middle leaves the previous one. Values are serialized with v8.serialize, which keeps Sets, Maps,
  * Infinity and NaN (aggregate accumulators need them).
  */
-
-/** Something with state to save: window stores, the watermark tracker. */
-export interface Stateful {
-  snapshot(): unknown;
-  restore(state: unknown): void;
-}
 
 export interface Checkpoint {
   readonly version: 1;
@@ -28,7 +22,7 @@ export interface Checkpoint {
   readonly sourceStates?: Readonly<Record<string, unknown>>;
   /** Per sink: where its output stood once flushed (a file's length), for resuming it. */
   readonly sinks: Readonly<Record<string, unknown>>;
-  /** Per stateful operator id, its snapshot and what it means (see OperatorHost.registerState). */
+  /** Per stateful operator id, its snapshot and what it means (see StateCapability.register). */
   readonly state: Readonly<Record<string, unknown>>;
   readonly signatures: Readonly<Record<string, string>>;
   readonly watermarks: unknown;

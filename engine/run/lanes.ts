@@ -1,8 +1,8 @@
 import type { Subscriber } from 'rxjs';
-import { schemaViolation, timeFieldScale, type AvroType } from './avro.ts';
-import { errorMessage } from './errors.ts';
-import type { InputRecord, SourceReader } from './io.ts';
-import type { SourceOptions } from './topology.ts';
+import { schemaViolation, timeFieldScale, type AvroType } from '../avro.ts';
+import { errorMessage } from '../errors.ts';
+import type { InputRecord, SourceReader } from '../io.ts';
+import type { SourceOptions } from '../topology.ts';
 
 /** A source as a topology declared it, with the subscribers its events are pushed to. */
 export interface DeclaredSource {
@@ -46,6 +46,13 @@ export class Lane {
 
   get hasRecords(): boolean {
     return this.pos < this.records.length;
+  }
+
+  /** Its input has ended: nothing more is read from it. */
+  end(): void {
+    this.ended = true;
+    this.records = [];
+    this.pos = 0;
   }
 
   /** Takes a new batch: validates each record and reads its event time. */

@@ -1,8 +1,8 @@
 import type { AggregateSet } from '../aggregates.ts';
-import type { Stateful } from '../checkpoint.ts';
+import type { Stateful } from '../state.ts';
 import type { RecordKey } from '../io.ts';
 import type { WindowEdges } from '../rangeEdges.ts';
-import type { SessionWindow, TumblingWindow, HoppingWindow } from '../windows.ts';
+import type { SessionWindow, TumblingWindow, HoppingWindow } from '../windowSpecs.ts';
 
 /**
  * Keyed window state shared by the window operators. A store takes events (`add`) and watermarks

@@ -1,0 +1,31 @@
+import { apiDocumentRoutes } from './apiDocuments.ts';
+import { eventsRoute } from './events.ts';
+import { healthRoutes } from './health.ts';
+import { inferRoutes } from './infer.ts';
+import { metricsRoute } from './metrics.ts';
+import { modelMetadataRoutes } from './modelMetadata.ts';
+import { modelReadyRoute } from './modelReady.ts';
+import { predictRoute } from './predict.ts';
+import { predictBatchRoute } from './predictBatch.ts';
+import { predictSocketRoute } from './predictSocket.ts';
+import { readyRoutes } from './ready.ts';
+import type { MessageRoute, Route } from './route.ts';
+
+/** Every HTTP route of `rtml serve`, in the order the docs list them. */
+export const ROUTES: readonly Route[] = [
+  predictRoute,
+  predictBatchRoute,
+  ...inferRoutes,
+  ...modelMetadataRoutes,
+  modelReadyRoute,
+  eventsRoute,
+  ...healthRoutes,
+  ...readyRoutes,
+  metricsRoute,
+  ...apiDocumentRoutes,
+];
+
+/** Every WebSocket route. */
+export const SOCKET_ROUTES: readonly MessageRoute[] = [predictSocketRoute];
+
+export type { BoundRoute, MessageRoute, Route, RouteContext } from './route.ts';
