@@ -15,5 +15,8 @@ if ! dpkg -s "${PACKAGES[@]}" > /dev/null 2>&1; then
   fi
 fi
 # @confluentinc/kafka-javascript's prebuilt binary cannot be downloaded here: build it against the
-# system librdkafka (about 2 minutes).
-CKJS_LINKING=dynamic npm ci
+# system librdkafka (about 2 minutes). onnxruntime-node's install script would download the CUDA
+# execution provider (hundreds of MB) that rtml never uses: ONNXRUNTIME_NODE_INSTALL=skip (read by
+# its script/install.js) keeps the bundled CPU build only. An environment variable, not an .npmrc
+# key: npm 11 warns about unknown project config keys on every npm/npx call.
+ONNXRUNTIME_NODE_INSTALL=skip CKJS_LINKING=dynamic npm ci

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ErrorCodes, RtmlError, errorMessage } from '../engine/errors.ts';
+import { uriHelp } from '../connectors/uriForms.ts';
 import { rateOption, sizeOption } from './options.ts';
 
 /** A command's action, its module loaded only when it runs: `rtml serve` need not load the trainer or Parquet. */
@@ -35,8 +36,8 @@ program
   .command('run')
   .description('run a topology file over its sources until bounded input ends (or live with --follow)')
   .argument('<topology>', 'topology file (.ts) whose default export is defineTopology(...)')
-  .option('--source <name=uri>', 'bind a source: file:path.jsonl or log:<dir>/<topic> (repeatable)', collect, [])
-  .option('--sink <name=uri>', 'bind a sink; "dlq" takes dead letters (repeatable)', collect, [])
+  .option('--source <name=uri>', 'bind a source to a URI (schemes below; repeatable)', collect, [])
+  .option('--sink <name=uri>', 'bind a sink to a URI (schemes below); "dlq" takes dead letters (repeatable)', collect, [])
   .option('--from <position>', 'where sources start without a checkpoint: earliest, latest, or a time (ISO date-time or t:<epoch ms>: each partition from its first record stamped at or after it)', 'earliest')
   .option('--follow', 'keep running and process new appends live', false)
   .option('--batch-size <n>', 'records per source read', positiveInt)
@@ -53,14 +54,15 @@ program
   .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
   .option('--status-interval <duration>', 'print a status line to stderr this often, e.g. 30s, when stderr is not a terminal (default off)')
   .option('--no-progress', 'no progress bar')
+  .addHelpText('after', uriHelp)
   .action(lazy(async () => (await import('./run.ts')).runCommand));
 
 program
   .command('replay')
   .description('re-run a topology over a range of its sources (bounded), with a progress bar')
   .argument('<topology>', 'topology file (.ts)')
-  .option('--source <name=uri>', 'bind a source (repeatable)', collect, [])
-  .option('--sink <name=uri>', 'bind a sink (repeatable)', collect, [])
+  .option('--source <name=uri>', 'bind a source to a URI (schemes below; repeatable)', collect, [])
+  .option('--sink <name=uri>', 'bind a sink to a URI (schemes below; repeatable)', collect, [])
   .option('--from <position>', 'start: an offset, an ISO date-time or t:<epoch ms> (default: the beginning)')
   .option('--to <position>', 'end, inclusive: an offset, an ISO date-time or t:<epoch ms> (default: the end)')
   .option('--complete-windows', 'emit only windows whose events all lie in the range (default: every window fires, those the range cuts counted and never written to the feature stores)', false)
@@ -72,6 +74,7 @@ program
   .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
   .option('--status-interval <duration>', 'print a status line to stderr this often when stderr is not a terminal (default off)')
   .option('--no-progress', 'no progress bar')
+  .addHelpText('after', uriHelp)
   .action(async (topology: string, options: { source: string[]; sink: string[]; from?: string; to?: string; completeWindows: boolean; batchSize?: number; progress: boolean; online?: string; offline?: string; schemaRegistry?: string; metricsPort?: number; metricsHost?: string; statusInterval?: string }) =>
     (await import('./run.ts')).runCommand(topology, { ...options, from: 'earliest', follow: false, range: { from: options.from, to: options.to }, cutWindows: options.completeWindows ? 'drop' : 'mark' }),
   );

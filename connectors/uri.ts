@@ -8,12 +8,14 @@ import { nullSink } from './null/sink.ts';
 import { parseKafkaUri } from './kafka/uri.ts';
 import { parseKinesisUri } from './kinesis/uri.ts';
 import { parsePubSubUri } from './pubsub/uri.ts';
+import { uriFormList } from './uriForms.ts';
 
 /**
  * Source and sink URIs: `file:path.jsonl` (JSON lines) and `log:<dir>/<topic>` (the embedded log;
  * a sink may add `?partitions=N` for a topic it creates); `null:` is a sink that discards. The
  * networked transports — `kafka://`, `kinesis://`, `pubsub://` — parse their own URIs (see their
- * folders) and are loaded only when a binding uses them: their client libraries are large.
+ * folders) and are loaded only when a binding uses them: their client libraries are large. Every
+ * form, as `--help` lists it: uriForms.ts.
  */
 interface ParsedUri {
   scheme: 'file' | 'log' | 'null';
@@ -23,10 +25,11 @@ interface ParsedUri {
 
 const SCHEMES = ['file', 'log', 'null'];
 
-export function parseUri(uri: string, flag: string): ParsedUri {
+/** A local URI; `role` picks the forms a refusal lists. */
+export function parseUri(uri: string, flag: string, role: 'source' | 'sink' = 'source'): ParsedUri {
   const m = /^([a-z][a-z0-9+.-]*):(.*)$/i.exec(uri);
   if (!m || !SCHEMES.includes(m[1]!)) {
-    throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} is not a supported URI (use file:path.jsonl, log:<dir>/<topic>, kafka://host:port/topic, kinesis://stream, pubsub://project/subscription-or-topic or, for a sink, null:)`);
+    throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} is not a supported URI (a ${role} is one of ${uriFormList(role)})`);
   }
   const [path = '', query = ''] = m[2]!.split('?');
   if (path === '' && m[1] !== 'null') throw new RtmlError('RTML_E_URI', `${flag}: ${JSON.stringify(uri)} has no path`);
@@ -118,7 +121,7 @@ export function sourceFromUri(uri: string, flag = '--source', transportOptions: 
 export function sinkFromUri(uri: string, flag = '--sink', transportOptions: TransportOptions = {}): SinkConnector {
   const load = transport(uri, 'sink');
   if (load) return { uri, open: async (options) => (await load()).sink(uri, transportOptions).open(options) };
-  const { scheme, path, params } = parseUri(uri, flag);
+  const { scheme, path, params } = parseUri(uri, flag, 'sink');
   if (scheme === 'null') return nullSink();
   return scheme === 'file' ? fileSink(path) : logSink(path, { partitions: partitionsParam(params, flag) });
 }

@@ -9,6 +9,8 @@
 # defaults (in-process online store, PGlite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every background process below is started by `background` and stopped on any exit.
+source demo/background.sh
 DATA=data/demo
 rm -rf "$DATA"
 mkdir -p "$DATA"
@@ -65,21 +67,26 @@ rtml models register fraud "$DATA/fraud.onnx" --stage production --registry "$RE
 
 echo "== rtml run topologies/fraud.ts: every payment enriched and scored; predictions to log:$DATA/predictions"
 echo "   (a consumer, rtml log cat --follow, prints the flagged ones as they arrive)"
-timeout 300 node bin/rtml.mjs log cat "log:$DATA/predictions" --follow 2>/dev/null \
+# It is done once 8 are printed (head), or at the latest 300 s on (--foreground: timeout stays in the job's group).
+set -m
+timeout --foreground 300 node bin/rtml.mjs log cat "log:$DATA/predictions" --follow 2>/dev/null \
   | grep --line-buffered '"label":1' | head -n 8 | cut -c1-240 &
-CONSUMER=$!
+set +m
+started
+CONSUMER=$BG_PID
+CONSUMER_GROUP=$BG_GROUP
 rtml run topologies/fraud.ts \
   --source "transactions=log:$DATA/transactions" --sink "predictions=log:$DATA/predictions" \
   --online "$ONLINE" --offline "$OFFLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --no-progress
 wait "$CONSUMER"
 # The consumer's reader is still following the topic: stop it.
-pkill -INT -f "log cat log:$DATA/predictions --follow" || true
+stop "$CONSUMER_GROUP"
 
 echo "== rtml serve: the same model over HTTP; card-1's features this minute come from the online store ($ONLINE)"
 PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
 # node itself, not the rtml function (a subshell would not pass the signal on)
-node bin/rtml.mjs serve --port "$PORT" --online "$ONLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --model fraud 2> "$DATA/serve.log" &
-SERVER=$!
+background node bin/rtml.mjs serve --port "$PORT" --online "$ONLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --model fraud 2> "$DATA/serve.log"
+SERVER=$BG_PID
 node -e '
 const base = `http://127.0.0.1:${process.argv[1]}`;
 (async () => {
@@ -106,12 +113,12 @@ echo "   appended in bursts; a consumer (rtml log cat --follow) prints the flagg
 LAST_TS=$(tail -n 1 "$DATA/transactions.jsonl" | node -e 'process.stdin.on("data", (d) => console.log(JSON.parse(d).ts))')
 node --import tsx demo/generate.ts --events "$LIVE_EVENTS" --cards 40 --seed 1 --fraud-rate 0.05 --start $((LAST_TS + 3600000)) > "$DATA/live.jsonl"
 head -n 50 "$DATA/live.jsonl" | rtml produce "log:$DATA/live" --schema schemas/transaction.avsc --key card_id --partitions 4 > /dev/null
-node bin/rtml.mjs run topologies/fraud.ts --follow \
+background node bin/rtml.mjs run topologies/fraud.ts --follow \
   --source "transactions=log:$DATA/live" --sink "predictions=log:$DATA/live-predictions" \
-  --online "$ONLINE" --offline "$OFFLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --no-progress 2> "$DATA/live-run.log" &
-RUN=$!
+  --online "$ONLINE" --offline "$OFFLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --no-progress 2> "$DATA/live-run.log"
+RUN=$BG_PID
 # The consumer follows the predictions topic and stops once every payment's prediction is in.
-node -e '
+background node -e '
 const [uri, want] = [process.argv[1], Number(process.argv[2])];
 const cat = require("child_process").spawn(process.execPath, ["bin/rtml.mjs", "log", "cat", uri, "--follow"], { stdio: ["ignore", "pipe", "ignore"] });
 const started = Date.now();
@@ -128,8 +135,8 @@ require("readline").createInterface({ input: cat.stdout }).on("line", (line) => 
   if (seen % 100 === 0 || seen === want) console.log(`  ... ${seen} predictions so far, ${flagged} flagged`);
   if (seen === want) { clearTimeout(giveUp); cat.kill("SIGINT"); }
 });
-' "log:$DATA/live-predictions" "$LIVE_EVENTS" &
-CONSUMER=$!
+' "log:$DATA/live-predictions" "$LIVE_EVENTS"
+CONSUMER=$BG_PID
 for start in $(seq 51 50 "$LIVE_EVENTS"); do
   sleep 0.5
   tail -n "+$start" "$DATA/live.jsonl" | head -n 50 | rtml produce "log:$DATA/live" --schema schemas/transaction.avsc --key card_id > /dev/null

@@ -30,15 +30,6 @@ export class InputRecord {
      */
     readonly schema: Type | undefined = undefined,
   ) {}
-
-  /** A JSON text as a record: its value, or a dead letter with the parser's reason (the same words from every source). */
-  static fromJson(offset: number, text: string, timestamp = Number.NaN): InputRecord {
-    try {
-      return new InputRecord(offset, JSON.parse(text), undefined, undefined, timestamp);
-    } catch (err) {
-      return new InputRecord(offset, undefined, `invalid JSON: ${err instanceof Error ? err.message : String(err)}`, text, timestamp);
-    }
-  }
 }
 
 export interface SourceOpenOptions {

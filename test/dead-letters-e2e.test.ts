@@ -9,7 +9,7 @@ import { jsonLines, rtml, runSummary } from './support/cli.ts';
 
 /**
  * Dead letters end to end: `rtml run` as a child process over a JSON-lines file and over a log topic
- * holding every kind of bad input, with --sink dlq=file:... (SEMANTICS.md, bad input).
+ * holding every kind of bad input, with --sink dlq=file:... (docs/semantics.md, bad input).
  */
 
 // `ts` may be missing or a string as far as the schema goes, so the time checks are what reject those.

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type * as RdKafka from '@confluentinc/kafka-javascript';
 import type { KafkaConsumer } from '@confluentinc/kafka-javascript';
 import { kafkaSink, kafkaSource, parseKafkaUri } from '../connectors/kafka/index.ts';
-import { decodeWire, encodeWire, LocalSchemaIds, wireSchemaId } from '../connectors/kafka/wireFormat.ts';
+import { encodeWire, LocalSchemaIds, wireSchemaId, wirePayloads } from '../connectors/kafka/wireFormat.ts';
+import { payloadOf } from '../connectors/payload.ts';
 import { loadSchema } from '../engine/avro.ts';
 import { RtmlError } from '../engine/errors.ts';
 import { eventLines } from './support/generate.ts';
@@ -267,6 +268,7 @@ describe('kafka connector', () => {
     assert.equal(wire[0], 0);
     assert.equal(wire.readUInt32BE(1), id);
     assert.equal(wireSchemaId(wire), id);
+    const decodeWire = (buf: Buffer, schemas: LocalSchemaIds, reader: typeof type) => wirePayloads(schemas, reader).decode(payloadOf(buf, 0, Number.NaN));
     assert.deepEqual({ ...(decodeWire(wire, ids, type).value as object) }, value);
     assert.match(decodeWire(Buffer.concat([Buffer.from([1]), wire.subarray(1)]), ids, type).error!, /magic byte 1/);
     assert.match(decodeWire(wire.subarray(0, 8), ids, type).error!, /invalid Avro payload/);

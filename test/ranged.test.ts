@@ -122,7 +122,7 @@ describe('ranged runs never write windows the range cuts over the stores, and ca
     assert.ok(runSummary('ranged', backfill.stderr).late > 0, backfill.stderr);
     assert.deepEqual(await snapshot(), before);
 
-    // A ranged replay materialising the same views emits the cut windows (SEMANTICS.md: every open
+    // A ranged replay materialising the same views emits the cut windows (docs/semantics.md: every open
     // window fires at the end of a replay range) but never writes them to the stores either.
     const replay = await rtml(['replay', topology, '--source', `events=log:${topic}`, ...sinks('replayed'), '--online', REDIS_URI, '--offline', POSTGRES_URI, '--from', 't:47500', '--to', new Date(131_700).toISOString(), '--no-progress']);
     assert.equal(replay.code, 0, replay.stderr);

@@ -66,7 +66,7 @@ describe('replay', () => {
     assert.equal(byOffset.code, 0, byOffset.stderr);
     assert.match(byOffset.stderr, /events in 60, processed 60/);
     // Partition 0 holds even seconds, partition 1 odd ones: offsets 10..39 are seconds 20..79. At the
-    // end of the range every window fires (SEMANTICS.md); the two that records outside the range
+    // end of the range every window fires (docs/semantics.md); the two that records outside the range
     // could reach are counted as cut.
     assert.deepEqual(windows(), [[20_000, 10], [30_000, 10], [40_000, 10], [50_000, 10], [60_000, 10], [70_000, 10]]);
     assert.match(byOffset.stderr, /, 2 window\(s\) cut by the range edges \(emitted from part of their events, not written to the feature stores\)/);

@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
-import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
+import type { InputRecord, SourceConnector, SourceOpenOptions, SourceReader } from '../../engine/io.ts';
+import { jsonRecord } from '../payload.ts';
 
 const CHUNK_BYTES = 1 << 20;
 const NEWLINE = 0x0a;
@@ -71,7 +72,7 @@ class JsonLinesReader implements SourceReader {
         }
         const text = line.endsWith('\r') ? line.slice(0, -1) : line;
         if (text.trim() === '') continue;
-        out.push(InputRecord.fromJson(offset, text));
+        out.push(jsonRecord(offset, text));
       }
     }
     if (out.length > 0 || this.options.follow) return out;

@@ -8,7 +8,8 @@ import { kafkaSink } from './sink.ts';
 import { retryWithBackoff } from '../../storage/index.ts';
 import { parseKafkaUri, type KafkaUri } from './uri.ts';
 import { RegistryWriterSchemas, type SchemaRegistry } from './schemaRegistry.ts';
-import { decodeWire, LocalSchemaIds } from './wireFormat.ts';
+import { emptyMessage, JSON_PAYLOADS, payloadOf, sourcePayloads, type PayloadFormat } from '../payload.ts';
+import { LocalSchemaIds, wirePayloads } from './wireFormat.ts';
 
 export interface KafkaSourceOptions {
   /** Extra Avro types whose Confluent-wire ids the source should know (the reader schema always is). */
@@ -131,6 +132,8 @@ class KafkaSourceReader implements SourceReader {
   private wake: (() => void) | undefined;
   /** With a schema registry: writer schemas by registry id (replacing `schemas`). */
   private registry: RegistryWriterSchemas | undefined;
+  /** JSON, or Avro in the wire format with writer schemas by local id, or by registry id (see withRegistry). */
+  private payloads: PayloadFormat = JSON_PAYLOADS;
 
   private constructor(
     private readonly uri: string,
@@ -153,6 +156,7 @@ class KafkaSourceReader implements SourceReader {
     this.decodesWithReaderSchema = reader !== undefined;
     if (reader !== undefined) this.schemas.add(reader);
     for (const type of writerSchemas) this.schemas.add(type);
+    this.payloads = sourcePayloads(reader, (type) => wirePayloads(this.schemas, type));
     const to = options.range?.to;
     this.toTime = to !== undefined && 'time' in to ? to.time : Infinity;
     this.total = options.follow ? 0 : this.partitions.reduce((sum, p) => sum + Math.max(0, end[p]! - start[p]!), 0);
@@ -354,7 +358,11 @@ class KafkaSourceReader implements SourceReader {
   private withRegistry(registry: SchemaRegistry | undefined): this {
     // Registry ids replace local ids entirely: a local id could equal an unrelated registry id.
     // Without a reader schema values are JSON, so there are no ids to resolve.
-    if (registry !== undefined && this.options.readerSchema !== undefined) this.registry = new RegistryWriterSchemas(registry);
+    const reader = this.options.readerSchema;
+    if (registry !== undefined && reader !== undefined) {
+      this.registry = new RegistryWriterSchemas(registry);
+      this.payloads = wirePayloads(this.registry, reader);
+    }
     return this;
   }
 
@@ -386,15 +394,8 @@ class KafkaSourceReader implements SourceReader {
   }
 
   private decode(offset: number, value: Buffer | null, timestamp: number): InputRecord {
-    if (value === null) return new InputRecord(offset, undefined, 'empty message (null value)', '', timestamp);
-    const reader = this.options.readerSchema;
-    if (reader !== undefined) {
-      const decoded = decodeWire(value, this.registry ?? this.schemas, reader);
-      return decoded.error === undefined
-        ? new InputRecord(offset, decoded.value, undefined, undefined, timestamp)
-        : new InputRecord(offset, undefined, decoded.error, value.toString('base64'), timestamp);
-    }
-    return InputRecord.fromJson(offset, value.toString('utf8'), timestamp);
+    if (value === null) return emptyMessage(offset, timestamp);
+    return this.payloads.decode(payloadOf(value, offset, timestamp));
   }
 
   async committed(positions: ReadonlyMap<number, number>): Promise<void> {

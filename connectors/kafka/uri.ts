@@ -14,7 +14,7 @@ export interface KafkaUri {
   connectTimeoutMs: number;
 }
 
-const FORM = 'kafka://host:port[,host2:port2]/topic[?group=<id>&schema=<file.avsc>&connect-timeout=60s]';
+export const FORM = 'kafka://host:port[,host2:port2]/topic[?group=<id>&schema=<file.avsc>&connect-timeout=60s]';
 const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
 
 /** Parses `kafka://host:port[,host2:port2]/topic?group=<id>&schema=<file.avsc>&connect-timeout=<duration>`. */

@@ -1,5 +1,7 @@
 import type { Type } from 'avsc';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
+import type { InputRecord } from '../../engine/io.ts';
+import { avroReading, avroRecord, undecodable, type AvroReading, type Payload, type PayloadFormat } from '../payload.ts';
 
 /**
  * Avro in the Confluent wire format: magic byte 0, the writer schema's id as a 4-byte big-endian
@@ -30,8 +32,6 @@ export function wireSchemaId(buf: Buffer): number | string {
   return buf.readUInt32BE(1);
 }
 
-export type WireDecoded = { value: unknown; error?: undefined } | { value?: undefined; error: string };
-
 /** Writer schemas by id: LocalSchemaIds, or a schema registry's (see schemaRegistry.ts). */
 export interface WriterSchemas {
   get(id: number): Type | undefined;
@@ -41,33 +41,24 @@ export interface WriterSchemas {
 }
 
 /**
- * Decodes a wire-format payload with `schemas` (writer type by id), resolving to `reader` when the
- * writer schema differs; never throws.
+ * Wire-format payloads read with `schemas` (writer type by id), resolved to `reader` when the writer
+ * schema differs (connectors/payload.ts decides the record or dead letter).
  */
-export function decodeWire(buf: Buffer, schemas: WriterSchemas, reader?: Type): WireDecoded {
-  const id = wireSchemaId(buf);
-  if (typeof id === 'string') return { error: id };
-  const writer = schemas.get(id);
-  if (writer === undefined) return { error: schemas.unknown?.(id) ?? `unknown schema id ${id}: not the id of any schema this source knows` };
-  let resolver: ReturnType<Type['createResolver']> | undefined;
-  const type = reader ?? writer;
-  if (reader !== undefined && writer !== reader) {
-    try {
-      resolver = schemas.resolver(reader, writer);
-    } catch (err) {
-      return { error: `schema mismatch: written with schema ${id} (${writer.name ?? writer.typeName}), which the reader schema cannot read: ${errorMessage(err)}` };
-    }
-  }
-  try {
-    const { value, offset } = type.decode(buf, HEADER_BYTES, resolver);
-    if (offset !== buf.length) {
-      const what = offset < 0 || offset > buf.length ? 'is truncated' : `has ${buf.length - offset} byte(s) left over`;
-      return { error: `invalid Avro payload for schema ${id}: the ${buf.length - HEADER_BYTES}-byte body ${what}` };
-    }
-    return { value };
-  } catch (err) {
-    return { error: `invalid Avro payload for schema ${id}: ${errorMessage(err)}` };
-  }
+export function wirePayloads(schemas: WriterSchemas, reader?: Type): PayloadFormat {
+  const resolve = (reader: Type, writer: Type) => (writer === reader ? undefined : schemas.resolver(reader, writer));
+  return {
+    decode(payload: Payload): InputRecord {
+      const { buf, payloadStart, payloadEnd } = payload;
+      const id = wireSchemaId(buf.subarray(payloadStart, payloadEnd));
+      if (typeof id === 'string') return undecodable(payload, id);
+      const writer = schemas.get(id);
+      const reading: AvroReading =
+        writer === undefined
+          ? { error: schemas.unknown?.(id) ?? `unknown schema id ${id}: not the id of any schema this source knows` }
+          : avroReading(id, writer, reader, resolve);
+      return avroRecord(payload, reading, `invalid Avro payload for schema ${id}`, payloadStart + HEADER_BYTES);
+    },
+  };
 }
 
 /**

@@ -1,8 +1,8 @@
 import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type GetShardIteratorCommandInput, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
-import type { Type } from 'avsc';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
 import { retryWithBackoff } from '../../storage/index.ts';
+import { bareAvroPayloads, payloadOf, schemaName, sourcePayloads, type PayloadFormat } from '../payload.ts';
 import { kinesisClient } from './client.ts';
 import { errorName, parseKinesisUri, sleep, type KinesisUri } from './uri.ts';
 
@@ -156,6 +156,7 @@ class Line {
 class KinesisSourceReader implements SourceReader {
   readonly partitions: readonly number[];
   readonly decodesWithReaderSchema: boolean;
+  private readonly payloads: PayloadFormat;
   /** Every shard known: those listed at open, then those created by resharding. */
   private readonly cursors: ShardCursor[];
   private readonly lineOf = new Map<ShardCursor, Line>();
@@ -183,6 +184,7 @@ class KinesisSourceReader implements SourceReader {
   ) {
     this.partitions = lines.map((_, p) => p);
     this.decodesWithReaderSchema = options.readerSchema !== undefined;
+    this.payloads = sourcePayloads(options.readerSchema, (type) => bareAvroPayloads(type, `undecodable Avro (${schemaName(type)})`));
     this.cursors = lines.flatMap((line) => line.members);
     for (const line of lines) for (const cursor of line.members) this.lineOf.set(cursor, line);
     const { from, to } = options.range ?? {};
@@ -393,7 +395,8 @@ class KinesisSourceReader implements SourceReader {
           break;
         }
         if (offset < this.fromOffset) continue;
-        line.buffer.push(decode(offset, r.Data ?? new Uint8Array(0), time, this.options.readerSchema));
+        const data = r.Data ?? new Uint8Array(0);
+        line.buffer.push(this.payloads.decode(payloadOf(Buffer.from(data.buffer, data.byteOffset, data.byteLength), offset, time)));
         line.owners.push(cursor);
         added++;
         if (offset === this.toOffset) {
@@ -446,18 +449,6 @@ class KinesisSourceReader implements SourceReader {
       throw new RtmlError('RTML_E_PIPELINE', `${this.uri}: GetShardIterator on shard ${cursor.id} failed: ${errorName(err)}: ${errorMessage(err)}`, { cause: err });
     }
   }
-}
-
-function decode(offset: number, data: Uint8Array, time: number, schema: Type | undefined): InputRecord {
-  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (schema !== undefined) {
-    try {
-      return new InputRecord(offset, schema.fromBuffer(bytes), undefined, undefined, time);
-    } catch (err) {
-      return new InputRecord(offset, undefined, `undecodable Avro (${schema.name ?? schema.typeName}): ${errorMessage(err)}`, bytes.toString('base64'), time);
-    }
-  }
-  return InputRecord.fromJson(offset, bytes.toString('utf8'), time);
 }
 
 /** What a checkpoint saves: each shard's last processed sequence number, and the shards of each partition. */

@@ -13,7 +13,7 @@ export interface KinesisUri {
   connectTimeoutMs: number;
 }
 
-const FORM = 'kinesis://<stream>?region=<region>[&endpoint=http://host:port&schema=<file.avsc>&connect-timeout=60s]';
+export const FORM = 'kinesis://<stream>?region=<region>[&endpoint=http://host:port&schema=<file.avsc>&connect-timeout=60s]';
 const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
 
 /** Parses `kinesis://<stream>?region=us-east-1&endpoint=http://127.0.0.1:4568`. */

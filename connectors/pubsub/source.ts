@@ -3,6 +3,7 @@ import type { Type } from 'avsc';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
 import { retryWithBackoff } from '../../storage/index.ts';
+import { bareAvroPayloads, payloadOf, sourcePayloads, type PayloadFormat } from '../payload.ts';
 import { parsePubSubUri, type PubSubUri } from './uri.ts';
 
 /** Messages held (buffered or processed, not yet acknowledged) before the client stops pulling. */
@@ -117,6 +118,7 @@ interface Held {
 class PubSubSourceReader implements SourceReader {
   readonly partitions: readonly number[] = [0];
   readonly decodesWithReaderSchema: boolean;
+  private readonly payloads: PayloadFormat;
   /** Arrived and not yet read, in offset order. */
   private readonly buffer: Held[] = [];
   private head = 0;
@@ -145,13 +147,14 @@ class PubSubSourceReader implements SourceReader {
     private readonly client: PubSub,
     private readonly subscription: Subscription,
     private readonly options: SourceOpenOptions,
-    private readonly type: Type | undefined,
+    type: Type | undefined,
     /** Bounded: the input does not end before this long after open (the subscription's ack deadline). */
     private readonly settleMs: number,
     /** The subscription has message ordering: an ordering key's next messages wait for earlier acks. */
     private readonly ordered: boolean,
   ) {
     this.decodesWithReaderSchema = type !== undefined;
+    this.payloads = sourcePayloads(type, bareAvroPayloads);
     const last = options.startAfter?.get(0);
     this.nextOffset = last === undefined ? 0 : last + 1;
     const from = options.range?.from;
@@ -292,16 +295,7 @@ class PubSubSourceReader implements SourceReader {
   }
 
   private decode({ offset, message }: Held): InputRecord {
-    const timestamp = message.publishTime.getTime();
-    const data = message.data;
-    if (this.type !== undefined) {
-      try {
-        return new InputRecord(offset, this.type.fromBuffer(data), undefined, undefined, timestamp);
-      } catch (err) {
-        return new InputRecord(offset, undefined, `invalid Avro payload for schema ${this.type.name ?? this.type.typeName}: ${errorMessage(err)}`, data.toString('base64'), timestamp);
-      }
-    }
-    return InputRecord.fromJson(offset, data.toString('utf8'), timestamp);
+    return this.payloads.decode(payloadOf(message.data, offset, message.publishTime.getTime()));
   }
 
   /**
