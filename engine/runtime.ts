@@ -61,14 +61,9 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
     this.outputs = new Outcomes(this.topology, this.record, (name) => this.graph.lateSink(name, Bindings.lateBound(options, name)), () => this.lifecycle.batching, (m) => this.report(m));
     this.features = new FeatureAccess(this.topology, this.state, options.features, fail);
     this.graph = new TopologyGraph(definition, options.baseDir, this.lifecycle, this.record, this.outputs);
-    const advanced = (moved: boolean): void => {
-      if (moved) this.state.advance(this.watermarks.watermark);
-    };
-    this.exchangeEnds = new Exchange(options.exchange, this.record, this.lifecycle, this.watermarks, advanced, options.partitions?.[0] ?? 0);
-    this.scheduler = new Scheduler(this.record, this.watermarks, this.outputs, this.features, this.exchangeEnds, this.edges, {
-      failed: () => this.failure !== undefined,
+    this.exchangeEnds = new Exchange(options.exchange, this.record, this.lifecycle, this.watermarks, (moved) => this.scheduler.advanced(moved), options.partitions?.[0] ?? 0);
+    this.scheduler = new Scheduler(this.record, this.watermarks, this.state, this.outputs, this.features, this.exchangeEnds, this.edges, {
       fail,
-      advanced,
       endBurst: () => this.endBurst(),
       afterBurst: (follow) => this.afterBurst(follow),
       progress: () => this.options.onProgress?.(this.progress()),
@@ -292,6 +287,7 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
       err instanceof RtmlError && err.code !== 'RTML_E_PIPELINE' && !where
         ? err
         : new RtmlError('RTML_E_PIPELINE', `topology '${this.topology}' failed${where}: ${errorMessage(err)}`, { cause: err });
+    this.scheduler.failed = true;
   }
 
   private snapshot(): RunStats {

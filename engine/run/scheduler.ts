@@ -6,13 +6,12 @@ import type { RecordContext } from '../record.ts';
 import type { Exchange } from './exchange.ts';
 import type { FeatureAccess } from './featureAccess.ts';
 import type { Lane } from './lanes.ts';
+import type { OperatorStates } from './operatorStates.ts';
 import type { Outcomes } from './outcomes.ts';
 import type { WatermarkTracker } from './watermarks.ts';
 
 /** What the scheduler asks of the run around its loop. */
 export interface SchedulerHooks {
-  /** The run's first failure, if any: the loop stops. */
-  failed(): boolean;
   fail(err: unknown): void;
   /** After each burst of input: the operators that batch flush. */
   endBurst(): Promise<void>;
@@ -20,8 +19,6 @@ export interface SchedulerHooks {
   afterBurst(follow: boolean): Promise<void>;
   /** Called at most every 100 ms, and once at the end. */
   progress(): void;
-  /** Tells the operators the watermark moved. */
-  advanced(moved: boolean): void;
 }
 
 export interface SchedulerOptions {
@@ -39,10 +36,13 @@ export interface SchedulerOptions {
  */
 export class Scheduler {
   readonly lanes: Lane[] = [];
+  /** Set when the run fails: the loop stops after the event being dispatched. */
+  failed = false;
 
   constructor(
     private readonly record: RecordContext,
     private readonly watermarks: WatermarkTracker,
+    private readonly states: OperatorStates,
     private readonly outcomes: Outcomes,
     private readonly features: FeatureAccess,
     private readonly exchange: Exchange,
@@ -78,16 +78,16 @@ export class Scheduler {
         wake?.();
       });
     };
-    while (!hooks.failed() && !signal?.aborted) {
+    while (!this.failed && !signal?.aborted) {
       const now = Date.now();
       const reads: Promise<void>[] = [];
       for (const lane of lanes) {
         if (!lane.ended && !lane.hasRecords && (!follow || now >= lane.retryAt)) reads.push(this.refill(lane, batchSize, pollInterval));
       }
       if (reads.length > 0) await Promise.all(reads);
-      if (hooks.failed()) break;
+      if (this.failed) break;
       if (follow) for (const lane of lanes) if (!lane.ended && !lane.hasRecords && lane.retryAt > now) watch(lane.reader);
-      if (hasIdleTimeouts) hooks.advanced(this.watermarks.checkIdle());
+      if (hasIdleTimeouts) this.advanced(this.watermarks.checkIdle());
       const dispatched = lanes.length === 1 ? this.drainOne(lanes[0]!) : this.drainMerged(follow);
       await hooks.endBurst();
       if (this.completed) break;
@@ -133,7 +133,7 @@ export class Scheduler {
     }
     if (batch === null) {
       lane.end();
-      this.hooks.advanced(this.watermarks.finish(lane.slot));
+      this.advanced(this.watermarks.finish(lane.slot));
     } else if (batch.length === 0) {
       lane.retryAt = Date.now() + pollInterval;
       lane.caughtUp = true;
@@ -146,7 +146,7 @@ export class Scheduler {
 
   private drainOne(lane: Lane): number {
     let n = 0;
-    while (lane.hasRecords && !this.hooks.failed()) {
+    while (lane.hasRecords && !this.failed) {
       this.dispatch(lane);
       n++;
     }
@@ -162,7 +162,7 @@ export class Scheduler {
   private drainMerged(follow: boolean): number {
     const { lanes } = this;
     let n = 0;
-    while (!this.hooks.failed()) {
+    while (!this.failed) {
       let best: Lane | undefined;
       let bestTime = Infinity;
       for (let i = 0; i < lanes.length; i++) {
@@ -190,6 +190,11 @@ export class Scheduler {
     return n;
   }
 
+  /** Tells the operators the watermark, when it moved. */
+  advanced(moved: boolean): void {
+    if (moved) this.states.advance(this.watermarks.watermark);
+  }
+
   /** Pushes the lane's next record through the topology and accounts for its outcome. */
   private dispatch(lane: Lane): void {
     const index = lane.pos++;
@@ -210,7 +215,7 @@ export class Scheduler {
       const subscribers = source.subscribers;
       for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(input.value);
       if (this.edges !== undefined) this.edges.dispatched(lane.slot, time);
-      this.hooks.advanced(this.watermarks.observe(slot, time));
+      this.advanced(this.watermarks.observe(slot, time));
     }
     this.outcomes.endDispatch();
     this.features.commitTables();
