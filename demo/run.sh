@@ -139,7 +139,8 @@ require("readline").createInterface({ input: cat.stdout }).on("line", (line) => 
 CONSUMER=$BG_PID
 for start in $(seq 51 50 "$LIVE_EVENTS"); do
   sleep 0.5
-  tail -n "+$start" "$DATA/live.jsonl" | head -n 50 | rtml produce "log:$DATA/live" --schema schemas/transaction.avsc --key card_id > /dev/null
+  # sed, not tail | head: tail would die of SIGPIPE once head has its 50 lines, and pipefail stops the demo.
+  sed -n "${start},$((start + 49))p" "$DATA/live.jsonl" | rtml produce "log:$DATA/live" --schema schemas/transaction.avsc --key card_id > /dev/null
 done
 wait "$CONSUMER"
 kill -INT "$RUN"
