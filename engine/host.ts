@@ -21,8 +21,18 @@ export interface StateCapability {
    * what the state means (window spec, aggregates): a checkpoint is not restored into another.
    */
   register(id: string, state: Stateful, signature: string): void;
-  /** Called with each new watermark, upstream operators first. */
+  /**
+   * Called with each new watermark, upstream operators first, less the `watermarkDelay` of the
+   * chain at the time of the call: register it after subscribing upstream.
+   */
   onWatermark(listener: (watermark: number) => void): void;
+  /**
+   * How far behind the topology's watermark the chain being subscribed runs (0 from a source). A
+   * join that emits results behind the watermark (a left join's unmatched rows) raises it for the
+   * operators subscribed after it, as Flink holds back an interval join's output watermark, so
+   * that windows downstream never see those results as late. Read it after subscribing each input.
+   */
+  watermarkDelay: number;
   /**
    * A ranged run's edges (rtml replay / backfill with --from/--to): windows they cut are marked or
    * not emitted (engine/rangeEdges.ts). Undefined otherwise.

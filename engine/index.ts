@@ -16,3 +16,8 @@ export { runTopology, type RunOptions, type RunStats, type RunProgress } from '.
 export { InputRecord, type RecordKey, type SourceConnector, type SourceReader, type SourceOpenOptions, type SinkConnector, type SinkWriter } from './io.ts';
 export { materialize } from './operators/materialize.ts';
 export { featureView, type FeatureView, type FeatureViewSpec, type FeatureRow, type FeatureValue, type FeatureStore, type FeatureWriter, type FeatureSnapshot, type FeatureLookup } from './features.ts';
+export { intervalJoin, type IntervalJoinOptions, type IntervalBound } from './operators/intervalJoin.ts';
+export { windowJoin, type WindowJoined } from './operators/windowJoin.ts';
+export { coGroup, type CoGroupResult } from './operators/coGroup.ts';
+export { asOfJoin, type AsOfJoinOptions } from './operators/asOfJoin.ts';
+export type { Joined, JoinOptions, JoinType, JoinRight } from './operators/joinInputs.ts';

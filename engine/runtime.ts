@@ -60,7 +60,16 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
     this.lifecycle = new Lifecycle(fail);
     this.outputs = new Outcomes(this.topology, this.record, (name) => this.graph.lateSink(name, Bindings.lateBound(options, name)), () => this.lifecycle.batching, (m) => this.report(m));
     this.features = new FeatureAccess(this.topology, this.state, options.features, fail);
-    this.graph = new TopologyGraph(definition, options.baseDir, this.lifecycle, this.record, this.outputs);
+    this.graph = new TopologyGraph(
+      definition,
+      options.baseDir,
+      () => {
+        this.lifecycle.chainStarts();
+        this.state.chainStarts();
+      },
+      this.record,
+      this.outputs,
+    );
     this.exchangeEnds = new Exchange(options.exchange, this.record, this.lifecycle, this.watermarks, (moved) => this.scheduler.advanced(moved), options.partitions?.[0] ?? 0);
     this.scheduler = new Scheduler(this.record, this.watermarks, this.state, this.outputs, this.features, this.exchangeEnds, this.edges, {
       fail,

@@ -1,12 +1,12 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { AggregateSet, type Aggregate, type AggregateResult } from '../aggregates.ts';
 import { currentHost } from '../host.ts';
-import type { RecordFrame } from '../record.ts';
 import { errorMessage, RtmlError } from '../errors.ts';
 import type { RecordKey } from '../io.ts';
 import { callerLocation } from '../location.ts';
 import { markShape } from '../shape.ts';
-import { SessionWindowStore, TimeWindowStore, type WindowStore } from './windowStores.ts';
+import { resultEmitter } from './emitResult.ts';
+import { createWindowStore } from './windowStores.ts';
 import { WindowedObservable, type Windowed } from './window.ts';
 
 /** A window's result: `{ key, window_start, window_end, <name>: value, … }` (times in epoch ms). */
@@ -40,27 +40,16 @@ export function aggregate<T, A extends Record<string, Aggregate<never>>>(
     }
     const { upstream, spec, options } = source as WindowedObservable<T>;
     const results = new Observable<WindowResult<A>>((subscriber) => {
-      const { record, state, outputs, lifecycle } = currentHost(`aggregate() at ${at}`);
+      const host = currentHost(`aggregate() at ${at}`);
+      const { record, state, outputs, lifecycle } = host;
       const id = state.operatorId(`${spec.kind}-window`);
       const late = outputs.late(options.late, id);
       // A ranged run (replay, backfill): windows its edges cut are marked, or dropped (edges.drop).
       const edges = state.edges;
-      const frame: RecordFrame = { key: undefined, time: 0, result: undefined, cut: false };
-      const next = (result: WindowResult<A>): void => subscriber.next(result);
-      const emit = (key: RecordKey, start: number, end: number, accs: unknown[], cut: boolean): void => {
-        if (cut && edges!.drop) return;
-        const result = aggs.result(key, start, end, accs) as WindowResult<A>;
-        frame.key = key;
-        frame.time = end - 1;
-        frame.result = result;
-        frame.cut = cut;
-        record.within(frame, next, result);
-      };
+      const emitResult = resultEmitter(host, subscriber);
+      const emit = (key: RecordKey, start: number, end: number, accs: unknown[], cut: boolean): void => emitResult(key, end - 1, aggs.result(key, start, end, accs), cut);
       const storeOptions = { lateness: options.lateness, emitUpdates: options.emit === 'update', edges };
-      const store: WindowStore =
-        spec.kind === 'session'
-          ? new SessionWindowStore(spec, storeOptions, aggs, emit)
-          : new TimeWindowStore(spec, storeOptions, aggs, emit);
+      const store = createWindowStore(spec, storeOptions, aggs, emit);
       state.register(id, store, JSON.stringify({ spec, lateness: options.lateness, emit: options.emit, aggregates: aggs.names }));
       const subscription = upstream.subscribe({
         next(event) {

@@ -2,7 +2,7 @@ import type { AggregateSet } from '../aggregates.ts';
 import type { Stateful } from '../state.ts';
 import type { RecordKey } from '../io.ts';
 import type { WindowEdges } from '../rangeEdges.ts';
-import type { SessionWindow, TumblingWindow, HoppingWindow } from '../windowSpecs.ts';
+import type { SessionWindow, TumblingWindow, HoppingWindow, WindowSpec } from '../windowSpecs.ts';
 
 /**
  * Keyed window state shared by the window operators. A store takes events (`add`) and watermarks
@@ -28,6 +28,8 @@ export interface WindowStoreOptions {
    * `cut` set (its updates and its final result); it is counted when it fires.
    */
   edges?: WindowEdges;
+  /** Called for each window as its state is freed (`W ≥ end + lateness`), before it goes. */
+  freed?: Emit;
 }
 
 export interface WindowStore extends Stateful {
@@ -63,6 +65,11 @@ function insertSorted(sorted: number[], value: number): void {
     else i = mid;
   }
   sorted.splice(lo, 0, value);
+}
+
+/** The store for a window spec: panes for tumbling and hopping windows, a session list per key for sessions. */
+export function createWindowStore(spec: WindowSpec, options: WindowStoreOptions, aggs: AggregateSet, emit: Emit): WindowStore {
+  return spec.kind === 'session' ? new SessionWindowStore(spec, options, aggs, emit) : new TimeWindowStore(spec, options, aggs, emit);
 }
 
 /**
@@ -137,9 +144,12 @@ export class TimeWindowStore implements WindowStore {
       insertSorted(kept, end);
     }
     const horizon = watermark - this.options.lateness;
+    const freed = this.options.freed;
     while (kept.length > 0 && kept[0]! <= horizon) {
       const end = kept.shift()!;
-      this.open -= panes.get(end)!.entries.size;
+      const pane = panes.get(end)!;
+      if (freed !== undefined) for (const [key, accs] of pane.entries) freed(key, end - this.size, end, accs, this.isCut(end));
+      this.open -= pane.entries.size;
       panes.delete(end);
       if (this.lastPane?.end === end) this.lastPane = undefined;
     }
@@ -396,6 +406,7 @@ export class SessionWindowStore implements WindowStore {
   }
 
   private free(session: Session): void {
+    this.options.freed?.(session.key, session.start, session.end, session.accs, this.isCut(session));
     session.alive = false;
     this.count--;
     const sessions = this.byKey.get(session.key)!;

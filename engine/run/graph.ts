@@ -7,7 +7,6 @@ import { callerLocation } from '../location.ts';
 import { markShape, shapeOf } from '../shape.ts';
 import { NAME_PATTERN, type SourceOptions, type Topology, type TopologyBuilder } from '../topology.ts';
 import { timeReader, type DeclaredSource } from './lanes.ts';
-import type { Lifecycle } from './lifecycle.ts';
 import type { RecordContext } from '../record.ts';
 import type { Outcomes, SinkHandle } from './outcomes.ts';
 
@@ -27,7 +26,8 @@ export class TopologyGraph {
   constructor(
     private readonly definition: Topology,
     private readonly baseDir: string | undefined,
-    private readonly lifecycle: Lifecycle,
+    /** A source is subscribed: a new chain of operators starts (see Lifecycle.chainStarts, OperatorStates.chainStarts). */
+    private readonly chainStarts: () => void,
     private readonly record: RecordContext,
     private readonly outcomes: Outcomes,
   ) {}
@@ -108,7 +108,7 @@ export class TopologyGraph {
         };
         this.declared.set(name, source);
         return new Observable<T>((subscriber) => {
-          this.lifecycle.chainStarts();
+          this.chainStarts();
           source.subscribers.push(subscriber as Subscriber<unknown>);
           return () => source.subscribers.splice(source.subscribers.indexOf(subscriber as Subscriber<unknown>), 1);
         });

@@ -12,6 +12,9 @@ export class OperatorStates implements StateCapability {
   readonly states = new Map<string, { state: Stateful; signature: string }>() satisfies States;
   private readonly counts = new Map<string, number>();
   private readonly listeners: ((w: number) => void)[] = [];
+  private readonly delays: number[] = [];
+  /** See StateCapability.watermarkDelay: set while subscribing a chain of operators. */
+  watermarkDelay = 0;
 
   constructor(
     private readonly topology: string,
@@ -31,11 +34,17 @@ export class OperatorStates implements StateCapability {
 
   onWatermark(listener: (watermark: number) => void): void {
     this.listeners.push(listener);
+    this.delays.push(this.watermarkDelay);
   }
 
-  /** Tells every operator the new watermark, upstream operators first. */
+  /** A source is subscribed: the chain of operators it starts sees the watermark as it is. */
+  chainStarts(): void {
+    this.watermarkDelay = 0;
+  }
+
+  /** Tells every operator the new watermark, less what a join upstream of it holds back, upstream operators first. */
   advance(watermark: number): void {
-    const listeners = this.listeners;
-    for (let i = 0; i < listeners.length; i++) listeners[i]!(watermark);
+    const { listeners, delays } = this;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(watermark - delays[i]!);
   }
 }

@@ -1,0 +1,170 @@
+/** An event a join keeps, with its event time and arrival order. */
+export interface HeldEvent {
+  readonly time: number;
+  /** Arrival order in the operator: breaks ties between equal times. */
+  readonly seq: number;
+  readonly event: unknown;
+  /** An interval join's left event has found a partner. */
+  matched: boolean;
+}
+
+/**
+ * One key's events of one side, sorted by event time, then arrival. Events arrive mostly in time
+ * order, so inserting is mostly an append; the oldest are removed from the front (by moving a head
+ * index, compacting now and then) as the watermark frees them.
+ */
+export class SortedEvents {
+  private items: HeldEvent[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  get first(): HeldEvent | undefined {
+    return this.items[this.head];
+  }
+
+  /** Inserts after every event of the same or an earlier time; returns true when it is the new first. */
+  insert(held: HeldEvent): boolean {
+    const items = this.items;
+    if (items.length === this.head || items[items.length - 1]!.time <= held.time) {
+      items.push(held);
+      return items.length - 1 === this.head;
+    }
+    const at = this.firstAfter(held.time);
+    items.splice(at, 0, held);
+    return at === this.head;
+  }
+
+  /** Removes the first event. */
+  shift(): HeldEvent {
+    const held = this.items[this.head++]!;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 64 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return held;
+  }
+
+  /** Calls `fn` for each event with `from ≤ time ≤ to`, in order. */
+  each(from: number, to: number, fn: (held: HeldEvent) => void): void {
+    const items = this.items;
+    for (let i = this.firstAtOrAfter(from); i < items.length; i++) {
+      const held = items[i]!;
+      if (held.time > to) break;
+      fn(held);
+    }
+  }
+
+  /** The last event with `time ≤ at` (of equal times, the last to arrive), if any. */
+  latestAtOrBefore(at: number): HeldEvent | undefined {
+    const i = this.firstAfter(at) - 1;
+    return i >= this.head ? this.items[i] : undefined;
+  }
+
+  /** The event after the first, if any. */
+  get second(): HeldEvent | undefined {
+    return this.items[this.head + 1];
+  }
+
+  toArray(): HeldEvent[] {
+    return this.items.slice(this.head);
+  }
+
+  /** Index of the first event with time > t. */
+  private firstAfter(t: number): number {
+    let lo = this.head;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.items[mid]!.time <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Index of the first event with time ≥ t. */
+  private firstAtOrAfter(t: number): number {
+    let lo = this.head;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.items[mid]!.time < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/** A timer of a join: at `at`, something about `target` is due; `seq` breaks ties (arrival order). */
+export interface JoinTimer<T> {
+  readonly at: number;
+  readonly seq: number;
+  readonly target: T;
+  /** Cleared when a newer timer replaces it: it is skipped when popped. */
+  live: boolean;
+}
+
+/** A binary min-heap of timers ordered by (at, seq): deterministic ties. */
+export class JoinTimers<T> {
+  private readonly items: JoinTimer<T>[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  clear(): void {
+    this.items.length = 0;
+  }
+
+  peekAt(): number {
+    return this.items.length > 0 ? this.items[0]!.at : Infinity;
+  }
+
+  /** The timers held, in no particular order. */
+  timers(): readonly JoinTimer<T>[] {
+    return this.items;
+  }
+
+  push(at: number, seq: number, target: T): JoinTimer<T> {
+    const items = this.items;
+    const timer: JoinTimer<T> = { at, seq, target, live: true };
+    let i = items.push(timer) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(timer, items[parent]!)) break;
+      items[i] = items[parent]!;
+      i = parent;
+    }
+    items[i] = timer;
+    return timer;
+  }
+
+  pop(): JoinTimer<T> {
+    const items = this.items;
+    const top = items[0]!;
+    const last = items.pop()!;
+    if (items.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= items.length) break;
+        const r = l + 1;
+        const c = r < items.length && before(items[r]!, items[l]!) ? r : l;
+        if (!before(items[c]!, last)) break;
+        items[i] = items[c]!;
+        i = c;
+      }
+      items[i] = last;
+    }
+    return top;
+  }
+}
+
+function before<T>(a: JoinTimer<T>, b: JoinTimer<T>): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
