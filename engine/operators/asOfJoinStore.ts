@@ -1,6 +1,7 @@
 import type { RecordKey } from '../io.ts';
 import type { Stateful } from '../state.ts';
-import { JoinTimers, SortedEvents, type HeldEvent, type JoinTimer } from './sortedEvents.ts';
+import { SortedEvents, type HeldEvent } from './sortedEvents.ts';
+import { TimerHeap, type Timer } from './timerHeap.ts';
 
 export interface AsOfJoinSettings {
   /** How far behind the watermark the table's history is kept (Infinity: all of it). */
@@ -16,7 +17,7 @@ interface Versions {
   readonly key: RecordKey;
   readonly events: SortedEvents;
   /** The live timer that drops the oldest version once the next one is itself past retention. */
-  timer: JoinTimer<Versions> | undefined;
+  timer: Timer<Versions> | undefined;
 }
 
 interface Waiting {
@@ -42,9 +43,9 @@ interface AsOfJoinState {
 export class AsOfJoinStore implements Stateful {
   private readonly byKey = new Map<RecordKey, Versions>();
   /** Stream events waiting for the watermark to pass them. */
-  private readonly waiting = new JoinTimers<Waiting>();
+  private readonly waiting = new TimerHeap<Waiting>();
   /** One per key with more than one version: when its oldest may go. */
-  private readonly pruning = new JoinTimers<Versions>();
+  private readonly pruning = new TimerHeap<Versions>();
   private watermark = -Infinity;
   private seq = 0;
   private versionCount = 0;

@@ -1,6 +1,7 @@
 import type { RecordKey } from '../io.ts';
 import type { Stateful } from '../state.ts';
-import { JoinTimers, SortedEvents, type HeldEvent, type JoinTimer } from './sortedEvents.ts';
+import { SortedEvents, type HeldEvent } from './sortedEvents.ts';
+import { TimerHeap, type Timer } from './timerHeap.ts';
 
 /** Left is the stream the join is piped on, right the other. */
 export const LEFT = 0;
@@ -25,7 +26,7 @@ interface KeyEvents {
   readonly key: RecordKey;
   readonly sides: [SortedEvents, SortedEvents];
   /** The live timer that frees each side's first event. */
-  readonly timers: [JoinTimer<KeyTimerTarget> | undefined, JoinTimer<KeyTimerTarget> | undefined];
+  readonly timers: [Timer<KeyTimerTarget> | undefined, Timer<KeyTimerTarget> | undefined];
 }
 
 interface KeyTimerTarget {
@@ -51,7 +52,7 @@ interface IntervalJoinState {
  */
 export class IntervalJoinStore implements Stateful {
   private readonly byKey = new Map<RecordKey, KeyEvents>();
-  private readonly timers = new JoinTimers<KeyTimerTarget>();
+  private readonly timers = new TimerHeap<KeyTimerTarget>();
   private watermark = -Infinity;
   private seq = 0;
   private held = 0;

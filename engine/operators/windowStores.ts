@@ -3,6 +3,7 @@ import type { Stateful } from '../state.ts';
 import type { RecordKey } from '../io.ts';
 import type { WindowEdges } from '../rangeEdges.ts';
 import type { SessionWindow, TumblingWindow, HoppingWindow, WindowSpec } from '../windowSpecs.ts';
+import { TimerHeap } from './timerHeap.ts';
 
 /**
  * Keyed window state shared by the window operators. A store takes events (`add`) and watermarks
@@ -202,69 +203,10 @@ interface Session {
   alive: boolean;
 }
 
-interface Timer {
-  at: number;
-  session: Session;
-}
-
 interface SessionsState {
   watermark: number;
   nextSeq: number;
   sessions: [key: RecordKey, start: number, end: number, accs: unknown[], fired: boolean, seq: number][];
-}
-
-/** A binary min-heap of timers ordered by (at, session creation order): deterministic ties. */
-class TimerHeap {
-  private readonly items: Timer[] = [];
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  clear(): void {
-    this.items.length = 0;
-  }
-
-  peekAt(): number {
-    return this.items.length > 0 ? this.items[0]!.at : Infinity;
-  }
-
-  push(at: number, session: Session): void {
-    const items = this.items;
-    const timer = { at, session };
-    let i = items.push(timer) - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!TimerHeap.before(timer, items[parent]!)) break;
-      items[i] = items[parent]!;
-      i = parent;
-    }
-    items[i] = timer;
-  }
-
-  pop(): Timer {
-    const items = this.items;
-    const top = items[0]!;
-    const last = items.pop()!;
-    if (items.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= items.length) break;
-        const r = l + 1;
-        const c = r < items.length && TimerHeap.before(items[r]!, items[l]!) ? r : l;
-        if (!TimerHeap.before(items[c]!, last)) break;
-        items[i] = items[c]!;
-        i = c;
-      }
-      items[i] = last;
-    }
-    return top;
-  }
-
-  private static before(a: Timer, b: Timer): boolean {
-    return a.at < b.at || (a.at === b.at && a.session.seq < b.session.seq);
-  }
 }
 
 /**
@@ -275,7 +217,7 @@ class TimerHeap {
  */
 export class SessionWindowStore implements WindowStore {
   private readonly byKey = new Map<RecordKey, Session[]>();
-  private readonly timers = new TimerHeap();
+  private readonly timers = new TimerHeap<Session>();
   private watermark = -Infinity;
   private count = 0;
   private nextSeq = 0;
@@ -345,7 +287,7 @@ export class SessionWindowStore implements WindowStore {
     this.watermark = watermark;
     const { timers } = this;
     while (timers.size > 0 && timers.peekAt() <= watermark) {
-      const { session } = timers.pop();
+      const { target: session } = timers.pop();
       if (!session.alive) continue;
       if (!session.fired) {
         session.fired = true;
@@ -355,7 +297,7 @@ export class SessionWindowStore implements WindowStore {
       }
       const freeAt = session.end + this.options.lateness;
       if (freeAt <= watermark) this.free(session);
-      else timers.push(freeAt, session);
+      else timers.push(freeAt, session.seq, session);
     }
   }
 
@@ -377,7 +319,7 @@ export class SessionWindowStore implements WindowStore {
       let list = this.byKey.get(key);
       if (list === undefined) this.byKey.set(key, (list = []));
       list.push(session); // saved in start order per key
-      this.timers.push(fired ? end + this.options.lateness : end, session);
+      this.timers.push(fired ? end + this.options.lateness : end, seq, session);
     }
   }
 
@@ -392,10 +334,10 @@ export class SessionWindowStore implements WindowStore {
       session.fired = true;
       if (cut) this.options.edges!.cut(1);
       this.emit(session.key, session.start, session.end, session.accs, cut);
-      this.timers.push(session.end + this.options.lateness, session);
+      this.timers.push(session.end + this.options.lateness, session.seq, session);
     } else {
       if (this.options.emitUpdates) this.emit(session.key, session.start, session.end, session.accs, cut);
-      this.timers.push(session.end, session);
+      this.timers.push(session.end, session.seq, session);
     }
   }
 
