@@ -41,6 +41,19 @@ export default defineTopology('two', ({ source, sink }) =>
   merge(source('payments', { time: 'ts', outOfOrder: '10m' }), source('refunds', { time: 'ts', outOfOrder: '10m' }))
     .pipe(keyBy('card_id'), window(tumbling('10s')), aggregate({ n: count(), total: sum('amount') }), sink('out')));
 `;
+/** An interval join of payments and refunds of the same card: the pairs meet in the task of their partition. */
+const JOINED = `
+import { map } from 'rxjs';
+import { defineTopology, intervalJoin, keyBy } from 'rtml';
+export default defineTopology('joined', ({ source, sink }) => {
+  const refunds = source('refunds', { time: 'ts', outOfOrder: '10m' }).pipe(keyBy('card_id'));
+  return source('payments', { time: 'ts', outOfOrder: '10m' }).pipe(
+    keyBy('card_id'),
+    intervalJoin(refunds, { between: ['-30s', '30s'], type: 'left' }),
+    map((r) => ({ card: r.key, payment: r.left.ts, refund: r.right === null ? null : r.right.ts })),
+    sink('out'));
+});
+`;
 // Out of order by far less than outOfOrder: no event is late however the partitions interleave.
 const EVENTS = eventLines(6000, { seed: 11, keys: 60 });
 /** One event per partition far past every window: in a live run, each task's watermark then closes them all. */
@@ -244,6 +257,31 @@ describe('scale-out on a Kafka consumer group', { timeout: 300_000 }, () => {
     const refused = worker(args('payments-bad', 'refunds-bad', 'out-two', 'ckpt-bad'), twoTopo);
     assert.notEqual(await refused.exited, 0);
     assert.match(refused.stderr(), /co-partitioned sources, but topic refunds-bad has 2 partition\(s\) and the group's payments-bad 3/);
+  });
+
+  it('joins: an interval join of co-partitioned topics, two bounded workers, gives the one-process results', async () => {
+    const joinedTopo = join(dir, 'joined.ts');
+    writeFileSync(joinedTopo, JOINED);
+    const payments = EVENTS.filter((_, i) => i % 2 === 0);
+    const refunds = EVENTS.filter((_, i) => i % 2 === 1);
+    writeFileSync(join(dir, 'payments.jsonl'), payments.join('\n') + '\n');
+    writeFileSync(join(dir, 'refunds.jsonl'), refunds.join('\n') + '\n');
+    const referenceOut = join(dir, 'joined-reference.jsonl');
+    execFileSync(process.execPath, [RTML, 'run', joinedTopo, '--no-progress', '--source', `payments=file:${join(dir, 'payments.jsonl')}`, '--source', `refunds=file:${join(dir, 'refunds.jsonl')}`, '--sink', `out=file:${referenceOut}`], { cwd: ROOT, stdio: 'pipe' });
+    const expected = readFileSync(referenceOut, 'utf8').split('\n').filter((l) => l !== '').sort();
+    assert.ok(expected.some((l) => l.includes('"refund":null')) && expected.some((l) => !l.includes('"refund":null')), 'the reference has pairs and unmatched payments');
+    for (const t of ['payments-joined', 'refunds-joined', 'out-joined']) await kafka.createTopic(t, PARTITIONS);
+    produceKeyed(kafka, 'payments-joined', payments);
+    produceKeyed(kafka, 'refunds-joined', refunds);
+    const args = [
+      '--source', `payments=kafka://${kafka.bootstrap}/payments-joined?group=joined`,
+      '--source', `refunds=kafka://${kafka.bootstrap}/refunds-joined?group=joined`,
+      '--sink', `out=kafka://${kafka.bootstrap}/out-joined`,
+      '--scale-out', '--checkpoint-dir', join(dir, 'ckpt-joined'),
+    ];
+    const workers = [worker(args, joinedTopo), worker(args, joinedTopo)];
+    assert.deepEqual(await Promise.all(workers.map((w) => w.exited)), [0, 0], workers.map((w) => w.stderr()).join('\n'));
+    assert.deepEqual(results('out-joined').sort(), expected);
   });
 
   it('a worker whose task another worker has claimed (it was paused past the session timeout) stops it without a checkpoint', async () => {
