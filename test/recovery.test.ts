@@ -19,15 +19,20 @@ import { eventLines, prng } from './support/generate.ts';
 
 const RTML = fileURLToPath(new URL('../bin/rtml.mjs', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SINKS = ['out', 'sessions', 'late', 'dlq'];
+const SINKS = ['out', 'sessions', 'paired', 'versions', 'late', 'dlq'];
 
 /** The topology under test; `view` names the feature view it materialises (one per run kind). */
 const topologySource = (view: string) => `
-import { aggregate, avg, count, defineTopology, distinct, featureView, hopping, keyBy, materialize, session, sum, window } from 'rtml';
+import { filter, map } from 'rxjs';
+import { aggregate, asOfJoin, avg, count, defineTopology, distinct, featureView, hopping, intervalJoin, keyBy, materialize, session, sum, window } from 'rtml';
 const spend = featureView({ name: '${view}', features: ['n', 'total', 'uniq'], ttl: '1d' });
 export default defineTopology('crashy', ({ source, sink }) => {
   const keyed = source('events', { time: 'ts', outOfOrder: '5s' }).pipe(keyBy('card_id'));
+  // The joins' buffers (both sides, unmatched left rows, table versions, waiting events) are state too.
+  const small = keyed.pipe(filter((e) => e.amount < 50));
   return [
+    keyed.pipe(intervalJoin(small, { between: ['-1m', '30s'], lateness: '10s', type: 'left', late: 'late' }), map((r) => ({ key: r.key, t: r.left.ts, small: r.right === null ? null : r.right.ts })), sink('paired')),
+    keyed.pipe(asOfJoin(small, { retention: '5m', lateness: '10s', type: 'left', late: 'late' }), map((r) => ({ key: r.key, t: r.left.ts, version: r.right === null ? null : r.right.ts })), sink('versions')),
     keyed.pipe(window(hopping('1m', '20s'), { lateness: '30s', late: 'late' }), aggregate({ n: count(), total: sum('amount'), uniq: distinct('merchant_id') }), materialize(spend), sink('out')),
     keyed.pipe(window(session('20s'), { lateness: '10s' }), aggregate({ n: count(), mean: avg('amount') }), sink('sessions')),
   ];
@@ -179,6 +184,9 @@ describe('crash recovery', () => {
     assert.deepEqual(crashedStores.online, cleanStores.online);
     assert.deepEqual(crashedStores.offline, cleanStores.offline);
     assert.ok(expected.late!.length > 0 && expected.dlq!.length > 0, 'the input exercises late events and dead letters');
+    assert.ok(/"small":null/.test(expected.paired!) && /"small":\d/.test(expected.paired!), 'the interval join has pairs and unmatched rows');
+    assert.ok(/"version":null/.test(expected.versions!) && /"version":\d/.test(expected.versions!), 'the as-of join has versions and events without one');
+    assert.match(expected.late!, /"side":"right"/);
     // A completed run removes its checkpoint; a write cut off by a crash left no temp file behind.
     assert.deepEqual(existsSync(join(crashed, 'checkpoints')) ? readdirSync(join(crashed, 'checkpoints')) : [], []);
   });
