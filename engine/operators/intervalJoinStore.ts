@@ -22,11 +22,20 @@ export interface IntervalJoinOutput {
   unmatched(key: RecordKey, left: HeldEvent): void;
 }
 
-interface KeyEvents {
-  readonly key: RecordKey;
-  readonly sides: [SortedEvents, SortedEvents];
+/** One key's events of both sides, and the timers that free them. */
+class KeyEvents {
+  readonly sides: readonly [SortedEvents, SortedEvents] = [new SortedEvents(), new SortedEvents()];
   /** The live timer that frees each side's first event. */
-  readonly timers: [Timer<KeyTimerTarget> | undefined, Timer<KeyTimerTarget> | undefined];
+  readonly timers: [Timer<KeyTimerTarget> | undefined, Timer<KeyTimerTarget> | undefined] = [undefined, undefined];
+  /** What each side's timers point at (made once per key, not per timer). */
+  readonly targets: readonly [KeyTimerTarget, KeyTimerTarget];
+
+  constructor(readonly key: RecordKey) {
+    this.targets = [
+      { events: this, side: LEFT },
+      { events: this, side: RIGHT },
+    ];
+  }
 }
 
 interface KeyTimerTarget {
@@ -93,8 +102,7 @@ export class IntervalJoinStore implements Stateful {
       return true;
     }
     if (events === undefined) {
-      events = { key, sides: [new SortedEvents(), new SortedEvents()], timers: [undefined, undefined] };
-      this.byKey.set(key, events);
+      events = this.keyEvents(key);
     }
     this.hold(events, side, held);
     return true;
@@ -132,12 +140,17 @@ export class IntervalJoinStore implements Stateful {
     this.timers.clear();
     this.held = 0;
     for (const [key, ...sides] of keys) {
-      const events: KeyEvents = { key, sides: [new SortedEvents(), new SortedEvents()], timers: [undefined, undefined] };
-      this.byKey.set(key, events);
+      const events = this.keyEvents(key);
       for (const side of [LEFT, RIGHT] as const) {
         for (const [time, s, event, matched] of sides[side]) this.hold(events, side, { time, seq: s, event, matched });
       }
     }
+  }
+
+  private keyEvents(key: RecordKey): KeyEvents {
+    const events = new KeyEvents(key);
+    this.byKey.set(key, events);
+    return events;
   }
 
   /** When an event of `side` at `time` is freed: once the watermark is past it. */
@@ -155,6 +168,6 @@ export class IntervalJoinStore implements Stateful {
   private schedule(events: KeyEvents, side: Side, first: HeldEvent): void {
     const previous = events.timers[side];
     if (previous !== undefined) previous.live = false;
-    events.timers[side] = this.timers.push(this.freeAt(side, first.time), first.seq, { events, side });
+    events.timers[side] = this.timers.push(this.freeAt(side, first.time), first.seq, events.targets[side]);
   }
 }
