@@ -6,10 +6,9 @@ import { callerLocation } from '../location.ts';
 import { AsOfJoinStore } from './asOfJoinStore.ts';
 import {
   checkOtherStream,
-  lateSide,
   resolveJoinOptions,
   resultShaper,
-  subscribeSides,
+  connectSides,
   type JoinOptions,
   type JoinRight,
   type JoinType,
@@ -62,26 +61,19 @@ export function asOfJoin<L, R, T extends JoinType = 'inner', O = Joined<L, JoinR
         }
       });
       state.register(id, store, JSON.stringify({ retention, lateness, type }));
-      const lateStream = lateSide(host, late, id, 'stream');
-      const lateTable = lateSide(host, late, id, 'table');
-      const { subscription, delay } = subscribeSides(
+      return connectSides(
         host,
         what,
-        [stream, table],
-        ['stream', 'table'],
-        [
-          (event, key, time) => {
-            if (!store.addEvent(key, time, event)) lateStream(event);
-          },
-          (event, key, time) => {
-            if (!store.addVersion(key, time, event)) lateTable(event);
-          },
-        ],
+        {
+          id,
+          inputs: [stream, table],
+          sides: ['stream', 'table'],
+          take: [(event, key, time) => store.addEvent(key, time, event), (event, key, time) => store.addVersion(key, time, event)],
+          late,
+          advance: (watermark) => store.advance(watermark),
+          emitsBehind: lateness,
+        },
         subscriber,
       );
-      state.watermarkDelay = delay;
-      state.onWatermark((watermark) => store.advance(watermark));
-      state.watermarkDelay = delay + lateness;
-      return subscription;
     });
 }

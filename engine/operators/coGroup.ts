@@ -8,7 +8,7 @@ import { callerLocation } from '../location.ts';
 import { markShape } from '../shape.ts';
 import { isWindowSpec, type WindowSpec } from '../windowSpecs.ts';
 import { LEFT, RIGHT } from './intervalJoinStore.ts';
-import { checkOtherStream, lateSide, subscribeSides } from './joinInputs.ts';
+import { checkOtherStream, connectSides } from './joinInputs.ts';
 import type { Keyed } from './keyBy.ts';
 import type { WindowOptions } from './window.ts';
 import type { SideEvent } from './windowJoin.ts';
@@ -89,33 +89,27 @@ export function coGroup<L, R, A extends Aggregates, B extends Aggregates>(
       const emit = resultEmitter(host, subscriber);
       const store = createWindowStore(spec, { lateness, emitUpdates, edges: state.edges }, aggs, (key, start, end, accs, cut) => emit(key, end - 1, aggs.result(key, start, end, accs), cut));
       state.register(id, store, JSON.stringify({ spec, lateness, emit: options.emit, aggregates: aggs.names }));
-      const take = (side: typeof LEFT | typeof RIGHT, late: (event: unknown) => void) => (event: unknown, key: RecordKey, time: number) => {
+      const take = (side: typeof LEFT | typeof RIGHT) => (event: unknown, key: RecordKey, time: number): boolean => {
         const tagged: SideEvent = { side, event };
         const reason = aggs.check(tagged);
         if (reason !== undefined) {
           outputs.deadLetter(reason);
-          return;
+          return true;
         }
-        let taken: boolean;
         try {
-          taken = store.add(key, time, tagged);
+          return store.add(key, time, tagged);
         } catch (err) {
           outputs.deadLetter(`${what} threw: ${errorMessage(err)}`);
-          return;
+          return true;
         }
-        if (!taken) late(event);
       };
-      const { subscription, delay } = subscribeSides(
+      // An allowed-late update comes out up to `lateness` behind the watermark.
+      return connectSides(
         host,
         what,
-        [left, other],
-        ['left', 'right'],
-        [take(LEFT, lateSide(host, options.late, id, 'left')), take(RIGHT, lateSide(host, options.late, id, 'right'))],
+        { id, inputs: [left, other], sides: ['left', 'right'], take: [take(LEFT), take(RIGHT)], late: options.late, advance: (watermark) => store.advance(watermark), emitsBehind: lateness },
         subscriber,
       );
-      state.watermarkDelay = delay;
-      state.onWatermark((watermark) => store.advance(watermark));
-      return subscription;
     });
     return markShape(results, { fields: ['key', 'window_start', 'window_end', ...aggs.names], by: what });
   };

@@ -6,10 +6,9 @@ import { callerLocation } from '../location.ts';
 import { IntervalJoinStore, LEFT, RIGHT } from './intervalJoinStore.ts';
 import {
   checkOtherStream,
-  lateSide,
   resolveJoinOptions,
   resultShaper,
-  subscribeSides,
+  connectSides,
   type JoinOptions,
   type JoinRight,
   type JoinType,
@@ -82,27 +81,20 @@ export function intervalJoin<L, R, T extends JoinType = 'inner', O = Joined<L, J
         },
       );
       state.register(id, store, JSON.stringify({ lower, upper, lateness, type }));
-      const lateLeft = lateSide(host, late, id, 'left');
-      const lateRight = lateSide(host, late, id, 'right');
-      const { subscription, delay } = subscribeSides(
+      return connectSides(
         host,
         what,
-        [left, other],
-        ['left', 'right'],
-        [
-          (event, key, time) => {
-            if (!store.add(LEFT, key, time, event)) lateLeft(event);
-          },
-          (event, key, time) => {
-            if (!store.add(RIGHT, key, time, event)) lateRight(event);
-          },
-        ],
+        {
+          id,
+          inputs: [left, other],
+          sides: ['left', 'right'],
+          take: [(event, key, time) => store.add(LEFT, key, time, event), (event, key, time) => store.add(RIGHT, key, time, event)],
+          late,
+          advance: (watermark) => store.advance(watermark),
+          // A left join's unmatched rows come out `upper` behind the watermark, and lateness behind that.
+          emitsBehind: lateness + (type === 'left' ? Math.max(upper, 0) : 0),
+        },
         subscriber,
       );
-      state.watermarkDelay = delay;
-      state.onWatermark((watermark) => store.advance(watermark));
-      // Downstream runs behind by what this join may still emit behind the watermark.
-      state.watermarkDelay = delay + lateness + (type === 'left' ? Math.max(upper, 0) : 0);
-      return subscription;
     });
 }

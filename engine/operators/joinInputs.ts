@@ -1,4 +1,4 @@
-import { isObservable, type Observable, type Subscriber, type Subscription } from 'rxjs';
+import { isObservable, Subscription, type Observable, type Subscriber } from 'rxjs';
 import { parseDuration, type Duration } from '../duration.ts';
 import { RtmlError } from '../errors.ts';
 import type { OperatorHost } from '../host.ts';
@@ -64,66 +64,67 @@ export function checkOtherStream(what: string, other: unknown): void {
   if (!isObservable(other)) throw new RtmlError('RTML_E_TOPOLOGY', `${what} needs the other stream (an Observable keyed with keyBy(...)) as its first argument`);
 }
 
-/** An input event, handed to a join with the key and event time it travels with. */
-export type JoinInput = (event: unknown, key: RecordKey, time: number) => void;
+/** Takes an input event of one side with its key and event time; false when it is late. */
+export type JoinInput = (event: unknown, key: RecordKey, time: number) => boolean;
 
-export interface JoinSides {
-  readonly subscription: Subscription;
-  /** The larger watermark delay of the two input chains (StateCapability.watermarkDelay). */
-  readonly delay: number;
+/** A two-sided operator as `connectSides` wires it. */
+export interface TwoSided {
+  /** Stable id (StateCapability.operatorId), for the late output's drop count. */
+  readonly id: string;
+  /** The two inputs, left (the stream piped on) first, and their names in late records and errors. */
+  readonly inputs: readonly [Observable<unknown>, Observable<unknown>];
+  readonly sides: readonly [string, string];
+  readonly take: readonly [JoinInput, JoinInput];
+  /** The sink late events go to as `{ side, event }` (undefined: counted and dropped). */
+  readonly late: string | undefined;
+  /** Moves the operator's watermark (fires, frees, emits). */
+  advance(watermark: number): void;
+  /** How far behind its input watermark the operator may still emit (StateCapability.watermarkDelay). */
+  readonly emitsBehind: number;
 }
 
 /**
- * Subscribes both inputs of a join. Each must be keyed; neither may run through an operator that
- * holds events back in batches (the watermark would pass events still in a batch).
+ * Subscribes both inputs of a two-sided operator and hands it the watermark. Each input must be
+ * keyed; neither may run through an operator that holds events back in batches (the watermark
+ * would pass events still in a batch). The operator sees the watermark of the slower input chain,
+ * and the operators subscribed after it see that less `emitsBehind`, so none of its results is late
+ * downstream. Its output completes when both inputs have.
  */
-export function subscribeSides(
-  host: OperatorHost,
-  what: string,
-  inputs: readonly [Observable<unknown>, Observable<unknown>],
-  names: readonly [string, string],
-  handlers: readonly [JoinInput, JoinInput],
-  subscriber: Subscriber<unknown>,
-): JoinSides {
+export function connectSides(host: OperatorHost, what: string, operator: TwoSided, subscriber: Subscriber<unknown>): Subscription {
   const { record, state, lifecycle } = host;
   let delay = 0;
-  const subscriptions: Subscription[] = [];
   let completed = 0;
+  const subscription = new Subscription();
+  const late = host.outputs.late(operator.late, operator.id);
   for (let side = 0; side < 2; side++) {
-    const handle = handlers[side]!;
-    const name = names[side]!;
-    subscriptions.push(
-      inputs[side]!.subscribe({
+    const take = operator.take[side]!;
+    const name = operator.sides[side]!;
+    subscription.add(
+      operator.inputs[side]!.subscribe({
         next(event) {
           const key = record.key;
           if (key === undefined) {
             subscriber.error(new RtmlError('RTML_E_OPERATOR', `${what} needs keyed inputs: put keyBy(...) before its ${name} side`));
             return;
           }
-          handle(event, key, record.time);
+          if (!take(event, key, record.time)) late({ side: name, event });
         },
         error: (err) => subscriber.error(err),
-        // The join's output ends when both inputs have.
         complete: () => {
           if (++completed === 2) subscriber.complete();
         },
       }),
     );
     if (lifecycle.holdingBack !== undefined) {
-      for (const s of subscriptions) s.unsubscribe();
+      subscription.unsubscribe();
       throw new RtmlError('RTML_E_OPERATOR', `${what} cannot take a ${name} side that runs through ${lifecycle.holdingBack}: it holds events back in batches, so the join would see the watermark pass events still in a batch; join before it`);
     }
     delay = Math.max(delay, state.watermarkDelay);
   }
-  const subscription = subscriptions[0]!;
-  subscription.add(subscriptions[1]!);
-  return { subscription, delay };
-}
-
-/** Late events of one side, written as `{ side, event }` to the join's late output. */
-export function lateSide(host: OperatorHost, sink: string | undefined, operatorId: string, side: string): (event: unknown) => void {
-  const late = host.outputs.late(sink, operatorId);
-  return (event) => late({ side, event });
+  state.watermarkDelay = delay;
+  state.onWatermark((watermark) => operator.advance(watermark));
+  state.watermarkDelay = delay + operator.emitsBehind;
+  return subscription;
 }
 
 /** Builds a result from its sides: `select`, else `{ key, left, right }` plus `extra` fields first. */

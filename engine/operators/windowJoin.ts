@@ -6,7 +6,7 @@ import type { RecordKey } from '../io.ts';
 import { callerLocation } from '../location.ts';
 import { isWindowSpec, type WindowSpec } from '../windowSpecs.ts';
 import { LEFT, RIGHT } from './intervalJoinStore.ts';
-import { checkOtherStream, lateSide, resolveJoinOptions, subscribeSides, type JoinOptions, type JoinRight, type JoinType } from './joinInputs.ts';
+import { checkOtherStream, connectSides, resolveJoinOptions, type JoinOptions, type JoinRight, type JoinType } from './joinInputs.ts';
 import { resultEmitter } from './emitResult.ts';
 import type { Keyed } from './keyBy.ts';
 import { createWindowStore } from './windowStores.ts';
@@ -131,26 +131,19 @@ export function windowJoin<L, R, T extends JoinType = 'inner', O = WindowJoined<
         (key, start, end, accs, cut) => newPairs(accs[0] as WindowPairs, (l, r) => emit(key, end - 1, shape(key, start, end, l, r), cut)),
       );
       state.register(id, store, JSON.stringify({ spec, lateness, type }));
-      const lateLeft = lateSide(host, late, id, 'left');
-      const lateRight = lateSide(host, late, id, 'right');
-      const { subscription, delay } = subscribeSides(
+      return connectSides(
         host,
         what,
-        [left, other],
-        ['left', 'right'],
-        [
-          (event, key, time) => {
-            if (!store.add(key, time, { side: LEFT, event } satisfies SideEvent)) lateLeft(event);
-          },
-          (event, key, time) => {
-            if (!store.add(key, time, { side: RIGHT, event } satisfies SideEvent)) lateRight(event);
-          },
-        ],
+        {
+          id,
+          inputs: [left, other],
+          sides: ['left', 'right'],
+          take: [(event, key, time) => store.add(key, time, { side: LEFT, event } satisfies SideEvent), (event, key, time) => store.add(key, time, { side: RIGHT, event } satisfies SideEvent)],
+          late,
+          advance: (watermark) => store.advance(watermark),
+          emitsBehind: lateness,
+        },
         subscriber,
       );
-      state.watermarkDelay = delay;
-      state.onWatermark((watermark) => store.advance(watermark));
-      state.watermarkDelay = delay + lateness;
-      return subscription;
     });
 }
