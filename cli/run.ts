@@ -82,7 +82,7 @@ export function summaryLine(stats: RunStats, cutWindows: 'mark' | 'drop' = 'mark
     (stats.checkpoints > 0 ? `, checkpoints ${n(stats.checkpoints)} (last ${n(stats.checkpointBytes)} bytes in ${stats.checkpointMs.toFixed(1)} ms)` : '') +
     (stats.storeRetries > 0 ? `, store retries ${n(stats.storeRetries)}` : '') +
     (stats.windowsCut > 0
-      ? `, ${n(stats.windowsCut)} window(s) cut by the range edges ` + (cutWindows === 'drop' ? 'not emitted' : '(emitted from part of their events, not written to the feature stores)')
+      ? `, ${n(stats.windowsCut)} result(s) cut by the range edges ` + (cutWindows === 'drop' ? 'not emitted' : '(emitted from part of their events, not written to the feature stores)')
       : '')
   );
 }

@@ -19,6 +19,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOPOLOGY = join(ROOT, 'topologies', 'labelled-predictions.ts');
 const HOUR = 3_600_000;
 const PREDICTIONS = 3000;
+const START = 1_700_000_000_000;
 
 let dir: string;
 let predictions: string;
@@ -31,7 +32,7 @@ before(() => {
   predictions = join(dir, 'predictions');
   outcomes = join(dir, 'outcomes');
   const rand = prng(3);
-  const start = 1_700_000_000_000;
+  const start = START;
   const preds = EventLog.open(predictions, { create: { partitions: 2 } });
   const known: { txn_id: string; is_fraud: boolean; ts: number }[] = [];
   for (let i = 0; i < PREDICTIONS; i++) {
@@ -56,7 +57,7 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function rtml(command: 'run' | 'replay', name: string, extra: string[] = []): { labelled: string; late: string } {
+function rtml(command: 'run' | 'replay', name: string, extra: string[] = []): { labelled: string; late: string; stderr: string } {
   const files = { labelled: join(dir, `${name}-labelled.jsonl`), late: join(dir, `${name}-late.jsonl`) };
   const r = spawnSync(
     process.execPath,
@@ -64,7 +65,7 @@ function rtml(command: 'run' | 'replay', name: string, extra: string[] = []): { 
     { cwd: ROOT, encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);
-  return { labelled: readFileSync(files.labelled, 'utf8'), late: readFileSync(files.late, 'utf8') };
+  return { labelled: readFileSync(files.labelled, 'utf8'), late: readFileSync(files.late, 'utf8'), stderr: r.stderr };
 }
 
 describe('joins from the command line', () => {
@@ -87,5 +88,28 @@ describe('joins from the command line', () => {
       assert.equal(replay.labelled, run.labelled);
       assert.equal(replay.late, run.late);
     }
+  });
+
+  it('a replay of a time range: unmatched rows whose day could reach past the range are cut (dropped with --complete-windows); the pairs are the full run’s', () => {
+    const full = new Set(rtml('run', 'full').labelled.trim().split('\n'));
+    const [from, to] = [START + 10 * HOUR, START + 40 * HOUR];
+    const range = ['--from', `t:${from}`, '--to', `t:${to}`];
+    const marked = rtml('replay', 'range', range);
+    const complete = rtml('replay', 'range-complete', [...range, '--complete-windows']);
+    const cut = Number(/, ([\d,]+) result\(s\) cut by the range edges \(emitted/.exec(marked.stderr)?.[1]?.replaceAll(',', ''));
+    assert.ok(cut > 0, marked.stderr);
+    assert.match(complete.stderr, new RegExp(`, ${cut.toLocaleString('en-US')} result\\(s\\) cut by the range edges not emitted`));
+    const rows = (text: string) => text.trim().split('\n').map((line) => ({ line, row: JSON.parse(line) as { ts: number; is_fraud: boolean | null } }));
+    const kept = rows(complete.labelled);
+    assert.equal(kept.length, rows(marked.labelled).length - cut);
+    for (const { line, row } of kept) {
+      if (row.is_fraud !== null) assert.ok(full.has(line), `a pair the full run does not have: ${line}`);
+      // Unmatched and kept: its whole day (and the hour of lateness) lies in the range, so it is the full run's too.
+      else {
+        assert.ok(row.ts + 25 * HOUR <= to, `an unmatched row the range cuts was emitted: ${line}`);
+        assert.ok(full.has(line), line);
+      }
+    }
+    assert.ok(kept.some((r) => r.row.is_fraud === null) && kept.some((r) => r.row.is_fraud !== null));
   });
 });

@@ -98,7 +98,7 @@ async function snapshot(): Promise<{ offline: Record<string, unknown[]>; online:
   }
 }
 
-const cutCount = (stderr: string): number => Number(/, ([\d,]+) window\(s\) cut by the range edges (not emitted|\(emitted from part)/.exec(stderr)?.[1]?.replaceAll(',', '') ?? 0);
+const cutCount = (stderr: string): number => Number(/, ([\d,]+) result\(s\) cut by the range edges (not emitted|\(emitted from part)/.exec(stderr)?.[1]?.replaceAll(',', '') ?? 0);
 
 describe('ranged runs never write windows the range cuts over the stores, and can emit only whole ones', () => {
   it('a ranged backfill leaves the correct offline (Postgres) and online (Redis) features unchanged', async (t) => {
@@ -126,7 +126,7 @@ describe('ranged runs never write windows the range cuts over the stores, and ca
     // window fires at the end of a replay range) but never writes them to the stores either.
     const replay = await rtml(['replay', topology, '--source', `events=log:${topic}`, ...sinks('replayed'), '--online', REDIS_URI, '--offline', POSTGRES_URI, '--from', 't:47500', '--to', new Date(131_700).toISOString(), '--no-progress']);
     assert.equal(replay.code, 0, replay.stderr);
-    assert.match(replay.stderr, /window\(s\) cut by the range edges \(emitted from part of their events, not written to the feature stores\)/);
+    assert.match(replay.stderr, /result\(s\) cut by the range edges \(emitted from part of their events, not written to the feature stores\)/);
     assert.ok(results('replayed', 'tumble').some((r) => r.window_start === 40_000), 'the cut window [40 s, 50 s) was emitted');
     assert.deepEqual(await snapshot(), before);
   });

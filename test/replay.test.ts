@@ -69,14 +69,14 @@ describe('replay', () => {
     // end of the range every window fires (docs/semantics.md); the two that records outside the range
     // could reach are counted as cut.
     assert.deepEqual(windows(), [[20_000, 10], [30_000, 10], [40_000, 10], [50_000, 10], [60_000, 10], [70_000, 10]]);
-    assert.match(byOffset.stderr, /, 2 window\(s\) cut by the range edges \(emitted from part of their events, not written to the feature stores\)/);
+    assert.match(byOffset.stderr, /, 2 result\(s\) cut by the range edges \(emitted from part of their events, not written to the feature stores\)/);
     const complete = rtml(['replay', join(dir, 'topo.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${out}`, '--from', '10', '--to', '39', '--complete-windows']);
     assert.equal(complete.code, 0, complete.stderr);
     // --complete-windows: only the windows no record outside the range can reach: records before it may
     // be stamped up to outOfOrder (2 s) after each partition's first (21 s), records after it up to
     // outOfOrder before each partition's last (78 s), and a window takes late events for 5 s.
     assert.deepEqual(windows(), [[30_000, 10], [40_000, 10], [50_000, 10], [60_000, 10]]);
-    assert.match(complete.stderr, /, 2 window\(s\) cut by the range edges not emitted/);
+    assert.match(complete.stderr, /, 2 result\(s\) cut by the range edges not emitted/);
     const byTime = rtml(['replay', join(dir, 'topo.ts'), '--source', `events=log:${topic}`, '--sink', `out=file:${out}`, '--from', 't:50000', '--to', new Date(64_000).toISOString()]);
     assert.equal(byTime.code, 0, byTime.stderr);
     assert.match(byTime.stderr, /events in 15, processed 15/);
