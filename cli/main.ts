@@ -3,6 +3,12 @@ import { ErrorCodes, RtmlError, errorMessage } from '../engine/errors.ts';
 import { uriHelp } from '../connectors/uriForms.ts';
 import { rateOption, sizeOption } from './options.ts';
 
+// `rtml log cat … | head`: the reader closed the pipe and wants no more; that is the end, not a crash.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 /** A command's action, its module loaded only when it runs: `rtml serve` need not load the trainer or Parquet. */
 function lazy<A extends unknown[]>(load: () => Promise<(...args: A) => unknown>): (...args: A) => Promise<void> {
   return async (...args) => void (await (await load())(...args));
