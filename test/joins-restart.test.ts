@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +8,7 @@ import { fileSink } from '../connectors/file/sink.ts';
 import { EventLog } from '../connectors/log/eventLog.ts';
 import type { SourceConnector } from '../engine/io.ts';
 import { runTopology, type RunStats } from '../engine/runtime.ts';
+import { startRtml, writtenAfter, type CrashableRun } from './support/crashable.ts';
 import { prng } from './support/generate.ts';
 import { ALL_JOINS_SINKS, allJoins, eventCount, randomInput, RESTART_OUT_OF_ORDER, type TwoSides } from './support/joins.ts';
 import { memorySource } from './support/memory.ts';
@@ -131,48 +131,7 @@ describe('joins restarted from checkpoints', () => {
 
 // ---- kill -9: rtml run over the embedded log, killed at random points and restarted ------------
 
-const RTML = fileURLToPath(new URL('../bin/rtml.mjs', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SUPPORT = fileURLToPath(new URL('./support/joins.ts', import.meta.url));
-
-interface Child {
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-  kill: () => void;
-  waitFor: (text: string) => Promise<boolean>;
-}
-
-function start(argv: string[], env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, [RTML, ...argv], { cwd: ROOT, env: { ...process.env, ...env } });
-  let stderr = '';
-  const waiters: { text: string; resolve: (found: boolean) => void }[] = [];
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d;
-    for (const w of waiters.splice(0)) {
-      if (stderr.includes(w.text)) w.resolve(true);
-      else waiters.push(w);
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  void exited.then(() => waiters.splice(0).forEach((w) => w.resolve(false)));
-  return {
-    exited,
-    stderr: () => stderr,
-    kill: () => child.kill('SIGKILL'),
-    waitFor: (text) => (stderr.includes(text) ? Promise.resolve(true) : new Promise((resolve) => waiters.push({ text, resolve }))),
-  };
-}
-
-/** Resolves true once `file` is written after `since` (false if the child exits first). */
-async function writtenAfter(file: string, since: number, child: Child): Promise<boolean> {
-  let exited = false;
-  void child.exited.then(() => (exited = true));
-  while (!exited) {
-    if (existsSync(file) && statSync(file).mtimeMs >= since) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return false;
-}
 
 describe('joins and kill -9', () => {
   it('rtml run killed with SIGKILL at random points (some mid-checkpoint) and restarted writes what an uninterrupted run writes', async () => {
@@ -195,7 +154,7 @@ describe('joins and kill -9', () => {
     ];
 
     const clean = join(dir, 'cli-clean');
-    const cleanRun = start(args(clean, false));
+    const cleanRun = startRtml(args(clean, false));
     assert.equal((await cleanRun.exited).code, 0, cleanRun.stderr());
     const expected = files(clean);
     assertExercised(expected);
@@ -207,11 +166,11 @@ describe('joins and kill -9', () => {
     const crashed = join(dir, 'cli-crashed');
     const rand = prng(3);
     const kills: string[] = [];
-    let finished: Child | undefined;
+    let finished: CrashableRun | undefined;
     while (!finished) {
       const kill = kills.length < 5;
       const midCheckpoint = kill && kills.length % 2 === 0;
-      const child = start(args(crashed, true), midCheckpoint ? { RTML_TEST_CHECKPOINT_PAUSE_MS: '1000' } : {});
+      const child = startRtml(args(crashed, true), midCheckpoint ? { RTML_TEST_CHECKPOINT_PAUSE_MS: '1000' } : {});
       let reached = false;
       if (kill) {
         // After the run's first checkpoint (so runs make progress), at a random time or in the middle of writing one.

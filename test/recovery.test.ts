@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { EventLog } from '../connectors/log/eventLog.ts';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { POSTGRES_URI, REDIS_URI, uniqueView } from './support/features.ts';
+import { startRtml, writtenAfter, type CrashableRun } from './support/crashable.ts';
 import { eventLines, prng } from './support/generate.ts';
 
 /**
@@ -17,8 +16,6 @@ import { eventLines, prng } from './support/generate.ts';
  * outputs must equal those of a run that was never interrupted.
  */
 
-const RTML = fileURLToPath(new URL('../bin/rtml.mjs', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SINKS = ['out', 'sessions', 'paired', 'versions', 'late', 'dlq'];
 
 /** The topology under test; `view` names the feature view it materialises (one per run kind). */
@@ -99,45 +96,6 @@ function args(outDir: string, checkpoint: boolean): string[] {
   ];
 }
 
-interface Child {
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-  kill: () => void;
-  waitFor: (text: string) => Promise<boolean>;
-}
-
-function start(argv: string[], env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, ['--max-semi-space-size=64', RTML, ...argv], { cwd: ROOT, env: { ...process.env, ...env } });
-  let stderr = '';
-  const waiters: { text: string; resolve: (found: boolean) => void }[] = [];
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d;
-    for (const w of waiters.splice(0)) {
-      if (stderr.includes(w.text)) w.resolve(true);
-      else waiters.push(w);
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  void exited.then(() => waiters.splice(0).forEach((w) => w.resolve(false)));
-  return {
-    exited,
-    stderr: () => stderr,
-    kill: () => child.kill('SIGKILL'),
-    waitFor: (text) => (stderr.includes(text) ? Promise.resolve(true) : new Promise((resolve) => waiters.push({ text, resolve }))),
-  };
-}
-
-/** Resolves true once `file` is written after `since` (false if the child exits first). */
-async function checkpointAfter(file: string, since: number, child: Child): Promise<boolean> {
-  let exited = false;
-  void child.exited.then(() => (exited = true));
-  while (!exited) {
-    if (existsSync(file) && statSync(file).mtimeMs >= since) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
-
 function outputs(outDir: string): Record<string, string> {
   return Object.fromEntries(SINKS.map((s) => [s, readFileSync(join(outDir, `${s}.jsonl`), 'utf8')]));
 }
@@ -145,25 +103,25 @@ function outputs(outDir: string): Record<string, string> {
 describe('crash recovery', () => {
   it('killed with SIGKILL at 12 points (4 of them mid-checkpoint) and restarted, a run ends exactly like an uninterrupted one: files, Redis and Postgres', async () => {
     const clean = join(dir, 'clean');
-    const cleanRun = start(args(clean, false));
+    const cleanRun = startRtml(args(clean, false), {}, ['--max-semi-space-size=64']);
     assert.equal((await cleanRun.exited).code, 0, cleanRun.stderr());
     const expected = outputs(clean);
 
     const crashed = join(dir, 'crashed');
     const rand = prng(5);
     const kills: string[] = [];
-    let finished: Child | undefined;
+    let finished: CrashableRun | undefined;
     // Kill the first 12 runs (every third while it is writing a checkpoint), then let one finish.
     while (!finished) {
       const kill = kills.length < 12;
       const midCheckpoint = kill && kills.length % 3 === 0;
-      const child = start(args(crashed, true), midCheckpoint ? { RTML_TEST_CHECKPOINT_PAUSE_MS: '2000' } : {});
+      const child = startRtml(args(crashed, true), midCheckpoint ? { RTML_TEST_CHECKPOINT_PAUSE_MS: '2000' } : {}, ['--max-semi-space-size=64']);
       if (kill) {
         // A random kill comes at a random time after the run's first checkpoint, so runs make
         // progress however slow the machine is.
         const reached = midCheckpoint
           ? await child.waitFor('checkpoint write paused half-done')
-          : (await checkpointAfter(join(crashed, 'checkpoints', 'crashy.checkpoint'), Date.now(), child)) &&
+          : (await writtenAfter(join(crashed, 'checkpoints', 'crashy.checkpoint'), Date.now(), child)) &&
             (await new Promise((r) => setTimeout(() => r(true), Math.floor(rand() * 400))));
         child.kill();
         if (reached) kills.push(midCheckpoint ? 'mid-checkpoint' : 'random');
