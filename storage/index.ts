@@ -3,6 +3,7 @@
  * lock), retry with backoff, the "unreachable, try again" classification, URI redaction and key
  * hashing. Used by the feature store, the model registry and the connectors; imports only engine/.
  */
+export { ddlOnce, lockDdl } from './ddl.ts';
 export { fnv1a32 } from './hash.ts';
 export { pgliteClient, type PgliteRole } from './pglite.ts';
 export { postgresClient } from './postgres.ts';

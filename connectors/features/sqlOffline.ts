@@ -1,7 +1,7 @@
 import type { FeatureRow, FeatureValue, FeatureView } from '../../engine/features.ts';
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
 import type { AsOfColumn, OfflineStore, OnlineFeatures, RegisteredView } from './stores.ts';
-import { StoreUnreachableError, ident, unreachableReason, type SqlClient, type SqlQuery } from '../../storage/index.ts';
+import { StoreUnreachableError, ident, lockDdl, unreachableReason, type SqlClient, type SqlQuery } from '../../storage/index.ts';
 
 /**
  * The offline store over any SqlClient (Postgres, PGlite). Layout:
@@ -17,8 +17,6 @@ import { StoreUnreachableError, ident, unreachableReason, type SqlClient, type S
  */
 
 const REGISTRY = 'rtml_feature_views';
-/** pg_advisory_xact_lock key serialising DDL of concurrent runs ('rtml'). */
-const DDL_LOCK = 0x72746d6c;
 const RESERVED_COLUMNS = new Set(['entity', 'event_time']);
 const MAX_IDENTIFIER = 63;
 const WRITE_CHUNK = 10_000;
@@ -94,7 +92,7 @@ export function sqlOffline(sql: SqlClient): OfflineStore {
         }
         const table = ident(tableName(view.name));
         await sql.transaction(async (tx) => {
-          await tx.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK]);
+          await lockDdl(tx);
           await tx.query(
             `CREATE TABLE IF NOT EXISTS ${REGISTRY} (name text PRIMARY KEY, entity text NOT NULL, time_field text NOT NULL, ` +
               'features jsonb NOT NULL, ttl_ms bigint, updated_at timestamptz NOT NULL DEFAULT now())',

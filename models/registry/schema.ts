@@ -1,4 +1,4 @@
-import type { SqlClient, SqlQuery } from '../../storage/index.ts';
+import { ddlOnce, type SqlClient, type SqlQuery } from '../../storage/index.ts';
 
 /**
  * The registry's tables, created on first use:
@@ -20,8 +20,6 @@ export const EVENTS = 'rtml_model_events';
 /** The NOTIFY channel every routing change is announced on; the payload is `{"name":…,"revision":…}`. */
 export const CHANNEL = 'rtml_models';
 
-/** pg_advisory_xact_lock key for DDL: the same one the offline store takes, so rtml's DDL is serialised. */
-const DDL_LOCK = 0x72746d6c;
 /** First key of the two-key advisory lock taken per model name ('rtmr'); the second is hashtext(name). */
 export const NAME_LOCK = 0x72746d72;
 
@@ -65,19 +63,9 @@ const DDL = [
   `CREATE INDEX IF NOT EXISTS ${EVENTS}_name ON ${EVENTS} (name, id)`,
 ];
 
-/** Creates the tables (once per client) under the DDL advisory lock, so concurrent first uses do not race. */
+/** Creates the tables (once per client); see ddlOnce. */
 export function schemaOnce(sql: SqlClient): () => Promise<void> {
-  let done: Promise<void> | undefined;
-  return () =>
-    (done ??= sql
-      .transaction(async (tx) => {
-        await tx.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK]);
-        for (const statement of DDL) await tx.query(statement);
-      })
-      .catch((err: unknown) => {
-        done = undefined; // a failed attempt (database down) is retried by the next call
-        throw err;
-      }));
+  return ddlOnce(sql, DDL);
 }
 
 /** Serialises every change to one model name (versions and routing) until the transaction ends. */
