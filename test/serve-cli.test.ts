@@ -20,7 +20,8 @@ describe('rtml serve (command line)', () => {
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     t.after(() => child.kill('SIGKILL'));
-    for (let i = 0; i < 300 && !stderr.includes('serving on'); i++) await new Promise((r) => setTimeout(r, 50));
+    // A new PGlite data dir takes seconds to initialise, many more on a machine busy with other tests.
+    for (let i = 0; i < 1200 && !stderr.includes('serving on'); i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(stderr, new RegExp(`serving on http://127\\.0\\.0\\.1:${port} \\(models: none; not ready: no models registered`));
     assert.match(stderr, /every route is open/);
     assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
