@@ -204,6 +204,14 @@ registryOptions(
     .argument('<name>', 'model name')
     .argument('<versions...>', 'versions, e.g. 4 5, or none'),
 ).action(async (name: string, versions: string[], options) => void (await (await import('./models.ts')).modelsShadowCommand(name, versions, options)));
+registryOptions(
+  models
+    .command('profile')
+    .description("a version's reference profile: its training data per feature (count, null rate, mean, std, quantiles; categorical: frequencies) and its score")
+    .argument('<name>', 'model name')
+    .argument('<version>', 'version, e.g. 3 or v3')
+    .option('--json', 'the whole profile as JSON (with its quantile sketches)', false),
+).action(async (name: string, version: string, options) => void (await (await import('./models.ts')).modelsProfileCommand(name, version, options)));
 registryOptions(models.command('routing').description("a model's current routing").argument('<name>', 'model name').option('--json', 'as JSON', false)).action(
   async (name: string, options) => void (await (await import('./models.ts')).modelsRoutingCommand(name, options)),
 );

@@ -1,3 +1,4 @@
+import type { ReferenceProfile } from '../engine/monitoring/profile.ts';
 import { RtmlError } from '../engine/errors.ts';
 import { describeRouting, openRegistry, type ModelVersion, type Registered, type Registry, type Routing, type RoutingUpdate, type Split, type Stage } from '../models/registry/index.ts';
 
@@ -57,9 +58,45 @@ export async function modelsListCommand(name: string | undefined, options: Model
     for (const { version: v, roles } of rows) {
       table.push([v.name, `v${v.version}`, roles.join(',') || '-', v.sha256.slice(0, 12), String(v.featureCount), v.createdAt.toISOString(), metricsText(v).replace(/^, /, '') || '-']);
     }
-    const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-    for (const row of table) say(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '));
+    printTable(table, say);
   });
+}
+
+/** `rtml models profile <name> <version> [--json]`: the reference profile its training data left. */
+export async function modelsProfileCommand(name: string, version: string, options: RegistryFlags & { json?: boolean }): Promise<ReferenceProfile | null> {
+  const v = parseVersion(version);
+  return withRegistry(options, async (registry, say) => {
+    const profile = await registry.profile(name, v);
+    if (options.json) {
+      say(JSON.stringify(profile));
+      return profile;
+    }
+    if (profile === null) {
+      say(`${name} v${v}: no reference profile (its model file records none: train it with rtml train to have one)`);
+      return profile;
+    }
+    say(`${name} v${v}: reference profile of ${profile.rows.toLocaleString('en-US')} training rows`);
+    const num = (x: number | null): string => (x === null || !Number.isFinite(x) ? '-' : Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(3) : String(Number(x.toFixed(4))));
+    const table = [['FEATURE', 'KIND', 'COUNT', 'NULL RATE', 'MEAN', 'STD', 'MIN', 'P50', 'MAX', 'TOP VALUES']];
+    for (const f of profile.score === undefined ? profile.features : [...profile.features, profile.score]) {
+      const nullRate = num(f.nulls / Math.max(1, f.count + f.nulls));
+      if (f.kind === 'numeric') {
+        const p50 = f.quantiles.length > 0 ? f.quantiles[Math.floor((f.quantiles.length - 1) / 2)]! : null;
+        table.push([f === profile.score ? 'score (held out)' : f.name, 'numeric', String(f.count), nullRate, num(f.mean), num(f.std), num(f.min), num(p50), num(f.max), '']);
+      } else {
+        const top = Object.entries(f.frequencies).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([value, n]) => `${value}:${n}`).join(' ');
+        table.push([f.name, 'categorical', String(f.count), nullRate, '', '', '', '', '', top]);
+      }
+    }
+    printTable(table, say);
+    return profile;
+  });
+}
+
+/** Prints rows as columns padded to their widest cell (the last column unpadded). */
+function printTable(table: readonly string[][], say: (line: string) => void): void {
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+  for (const row of table) say(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '));
 }
 
 /** `rtml models promote <name> <version> --stage production|staging` */

@@ -6,7 +6,8 @@ import type { FeatureLookup, FeatureView, FeatureWriter } from './features.ts';
 import type { ModelProvider } from './modelProvider.ts';
 import type { RecordKey } from './io.ts';
 import type { WindowEdges } from './rangeEdges.ts';
-import type { RunCounter } from './metrics.ts';
+import type { RunCounter, RunGauge } from './metrics.ts';
+import type { MonitoringRecorder } from './monitoring/records.ts';
 import type { EarlierRecord, RecordContext } from './record.ts';
 
 /** What a late event is handed to: writes it to the window's late sink, or counts it dropped. */
@@ -113,6 +114,10 @@ export interface TelemetryCapability {
    * run exports no metrics. Increment it per batch, not per event.
    */
   counter(name: string, help: string, labelNames: readonly string[]): RunCounter;
+  /** The run's gauge `rtml_<name>{topology, ...labelNames}`: a no-op when the run exports no metrics. Set it per window, not per event. */
+  gauge(name: string, help: string, labelNames: readonly string[]): RunGauge;
+  /** The run's event counts so far (monitor(): the dead-letter and late rates of a window). */
+  runCounts(): { in: number; late: number; deadLettered: number };
 }
 
 /**
@@ -134,6 +139,8 @@ export interface OperatorHost {
   models(what: string): ModelProvider;
   /** Where repartition() sends its events (see ExchangeSide). */
   exchange(operator: string): ExchangeSide;
+  /** Where monitor() and monitorAccuracy() keep their records (RunOptions.monitoring), if the run has a place. */
+  readonly monitoring: MonitoringRecorder | undefined;
 }
 
 /**

@@ -18,9 +18,16 @@ export interface RunCounter {
   labels(...values: string[]): { inc(by?: number): void };
 }
 
-const NOOP_CHILD = { inc(): void {} };
+/** A gauge an operator sets when what it measures changes (a window's drift statistic), never per event. */
+export interface RunGauge {
+  /** The child for these label values, in the order of the gauge's label names (cache it). */
+  labels(...values: string[]): { set(value: number): void };
+}
+
+const NOOP_CHILD = { inc(): void {}, set(): void {} };
 /** What operators get when the run exports no metrics. */
 export const NOOP_COUNTER: RunCounter = { labels: () => NOOP_CHILD };
+export const NOOP_GAUGE: RunGauge = { labels: () => NOOP_CHILD };
 
 /** What a run shows its metrics; read at scrape time. */
 export interface MetricsSource {
@@ -57,6 +64,7 @@ class EngineMetrics {
   /** Per topology, the counts of runs that ended. */
   private readonly retired = new Map<string, Totals>();
   private readonly counters = new Map<string, Counter<string>>();
+  private readonly gauges = new Map<string, Gauge<string>>();
   readonly checkpointDuration: Histogram<'topology'>;
 
   constructor(private readonly registry: Registry) {
@@ -154,6 +162,17 @@ class EngineMetrics {
     }
     return counter;
   }
+
+  /** rtml_<name>{topology, ...labelNames}, made once per registry. */
+  gauge(name: string, help: string, labelNames: readonly string[]): Gauge<string> {
+    const full = `rtml_${name}`;
+    let gauge = this.gauges.get(full);
+    if (gauge === undefined) {
+      gauge = new Gauge({ name: full, help, labelNames: ['topology', ...labelNames], registers: [this.registry] });
+      this.gauges.set(full, gauge);
+    }
+    return gauge;
+  }
 }
 
 function emptyTotals(): Totals {
@@ -211,18 +230,25 @@ export class RunMetrics {
 
   /** rtml_<name>{topology, ...labelNames}: a no-op without a registry. */
   counter(name: string, help: string, labelNames: readonly string[]): RunCounter {
-    const engine = this.engine;
-    if (engine === undefined) return NOOP_COUNTER;
-    const counter = engine.counter(name, help, labelNames);
+    return this.engine === undefined ? NOOP_COUNTER : this.children(this.engine.counter(name, help, labelNames));
+  }
+
+  /** rtml_<name>{topology, ...labelNames}: a no-op without a registry. */
+  gauge(name: string, help: string, labelNames: readonly string[]): RunGauge {
+    return this.engine === undefined ? NOOP_GAUGE : this.children(this.engine.gauge(name, help, labelNames));
+  }
+
+  /** The metric's children for this run's topology, made once per label values. */
+  private children<C>(metric: { labels(...values: string[]): C }): { labels(...values: string[]): C } {
     const topology = this.source.topology;
-    const children = new Map<string, { inc(by?: number): void }>();
+    const made = new Map<string, C>();
     return {
       labels: (...values: string[]) => {
         const id = values.join('\u0000');
-        let child = children.get(id);
+        let child = made.get(id);
         if (child === undefined) {
-          child = counter.labels(topology, ...values);
-          children.set(id, child);
+          child = metric.labels(topology, ...values);
+          made.set(id, child);
         }
         return child;
       },

@@ -1,3 +1,5 @@
+import type { ReferenceProfile } from './monitoring/profile.ts';
+
 /**
  * The models a topology scores with (`score('fraud.onnx', …)`, `score('registry:fraud', …)`),
  * provided by the run (RunOptions.models): the CLI binds one that loads ONNX files and the model
@@ -37,9 +39,20 @@ export interface ModelFileSite {
   readonly what: string;
 }
 
+/** The reference profiles of a registered model's versions (monitor()), kept current as versions are registered. */
+export interface ProfileSet {
+  /** The model's feature names (its latest version's, in column order). */
+  readonly features: readonly string[];
+  /** The profile of a version as score() writes it ('v3'): null when its model recorded none, undefined when not known (yet). */
+  get(version: string): ReferenceProfile | null | undefined;
+  close(): Promise<void>;
+}
+
 export interface ModelProvider {
   /** Loads the registered model `name` (`score('registry:NAME')`) checked against `features`, and follows its routing. */
   open(name: string, features: readonly string[]): Promise<ModelHandle>;
   /** Loads the model file `path` (`score('path/model.onnx')`) checked against `features`; absent when the provider has registered models only. */
   openFile?(path: string, features: readonly string[], site: ModelFileSite): Promise<ModelHandle>;
+  /** The reference profiles of the registered model `name` (`monitor('registry:NAME')`); absent when the provider has no registry. */
+  profiles?(name: string): Promise<ProfileSet>;
 }

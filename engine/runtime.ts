@@ -1,9 +1,10 @@
 import { RtmlError, errorMessage } from './errors.ts';
 import type { ExchangeSide, OperatorHost, TelemetryCapability } from './host.ts';
 import type { ModelProvider } from './modelProvider.ts';
+import type { MonitoringRecorder } from './monitoring/records.ts';
 import { RangeEdges } from './rangeEdges.ts';
 import { RecordContext } from './record.ts';
-import { RunMetrics, type RunCounter } from './metrics.ts';
+import { RunMetrics, type RunCounter, type RunGauge } from './metrics.ts';
 import type { Topology } from './topology.ts';
 import { Bindings } from './run/bindings.ts';
 import { byPartition, Checkpointer, commitSources, positionsOf, sourceStatesOf } from './run/checkpointer.ts';
@@ -109,6 +110,19 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
 
   counter(name: string, help: string, labelNames: readonly string[]): RunCounter {
     return this.metrics.counter(name, help, labelNames);
+  }
+
+  gauge(name: string, help: string, labelNames: readonly string[]): RunGauge {
+    return this.metrics.gauge(name, help, labelNames);
+  }
+
+  runCounts(): { in: number; late: number; deadLettered: number } {
+    const { in: read, late, deadLettered } = this.outputs.stats;
+    return { in: read, late, deadLettered };
+  }
+
+  get monitoring(): MonitoringRecorder | undefined {
+    return this.options.monitoring;
   }
 
   report(message: string): void {

@@ -6,7 +6,7 @@ import { lockDataDir, type LockHolder } from './pgliteLock.ts';
 import { RtmlError } from '../engine/errors.ts';
 
 /** What opens a PGlite data dir: the words of its refusal when another process holds the dir. */
-export type PgliteRole = 'offline store' | 'registry';
+export type PgliteRole = 'offline store' | 'registry' | 'monitoring';
 
 /**
  * A SQL client on PGlite (Postgres in WebAssembly, in process) with its data in `dir`. The database

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { FeatureStore } from '../features.ts';
+import type { MonitoringRecorder } from '../monitoring/records.ts';
 import type { ModelProvider } from '../modelProvider.ts';
 import type { SinkConnector, SourceConnector, SourceOpenOptions } from '../io.ts';
 
@@ -14,6 +15,8 @@ export interface RunOptions {
   defaultSink?: SinkConnector;
   /** Where score('registry:NAME') finds models (the model registry). */
   models?: ModelProvider;
+  /** Where monitor() and monitorAccuracy() write their records (monitoring/postgresRecorder.ts); without one they only emit them and set gauges. */
+  monitoring?: MonitoringRecorder;
   from?: 'earliest' | 'latest';
   /** Replay: a range of every source (bounded input); `from` alone (rtml run --from <time>) only sets where sources start. */
   range?: SourceOpenOptions['range'];

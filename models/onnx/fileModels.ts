@@ -18,6 +18,7 @@ export function onnxFileModels(registered?: ModelProvider): ModelProvider {
       if (registered === undefined) throw new RtmlError('RTML_E_BINDING', `model registry:${name} is a registered model, but this run has no model registry (rtml run --registry URI)`);
       return registered.open(name, features);
     },
+    ...(registered?.profiles === undefined ? {} : { profiles: (name: string) => registered.profiles!(name) }),
     async openFile(path: string, features: readonly string[], site: ModelFileSite): Promise<ModelHandle> {
       const found = [site.baseDir, process.cwd()].map((d) => resolve(d, path)).find((p) => existsSync(p));
       if (!found) throw new RtmlError('RTML_E_MODEL', `${site.what}: model file not found`);

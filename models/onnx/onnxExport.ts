@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import type { ReferenceProfile } from '../../engine/monitoring/profile.ts';
 import type { GbdtModel } from '../training/index.ts';
-import { INPUT_NAME, META_FEATURES, META_LABEL, META_METRICS, META_PARAMS, META_VERSION, ML_DOMAIN, OUTPUT_NAME, onnx, type OnnxTypes } from './onnxFormat.ts';
+import { INPUT_NAME, META_FEATURES, META_LABEL, META_METRICS, META_PARAMS, META_PROFILE, META_VERSION, ML_DOMAIN, OUTPUT_NAME, onnx, type OnnxTypes } from './onnxFormat.ts';
 
 /**
  * Exports a GBDT model as ONNX: `features` [N, F] → `ai.onnx.ml.TreeEnsembleRegressor` (v1: the
@@ -10,7 +11,9 @@ import { INPUT_NAME, META_FEATURES, META_LABEL, META_METRICS, META_PARAMS, META_
  *    values are the model's float32 values as they are, and `nodes_missing_value_tracks_true` is
  *    the learned missing side: ONNX Runtime routes each row as `treeValue` does.
  * 2. Metadata: `rtml.features` (JSON array, the input's column order), `rtml.label`,
- *    `rtml.metrics` and `rtml.params` (JSON), `rtml.version`.
+ *    `rtml.metrics` and `rtml.params` (JSON), `rtml.version`, and `rtml.profile` (JSON) when the
+ *    training data's reference profile is given: the model file carries what monitoring compares
+ *    production data with.
  * 3. Deterministic: nothing time- or machine-dependent goes in, so the same model gives the same
  *    bytes.
  */
@@ -20,6 +23,8 @@ export interface OnnxExportOptions {
   readonly label?: string;
   /** Training metrics to record, e.g. `{ train_auc: 0.97 }` (NaN is written as null). */
   readonly metrics?: Readonly<Record<string, number>>;
+  /** The training data's reference profile. */
+  readonly profile?: ReferenceProfile;
 }
 
 const IR_VERSION = 7; // ONNX 1.8: opset 13
@@ -49,6 +54,7 @@ export function gbdtToOnnx(model: GbdtModel, options: OnnxExportOptions = {}): U
     [META_METRICS]: JSON.stringify(options.metrics ?? {}),
     [META_PARAMS]: JSON.stringify(model.params),
     [META_VERSION]: RTML_VERSION,
+    ...(options.profile === undefined ? {} : { [META_PROFILE]: JSON.stringify(options.profile) }),
   };
   const proto: OnnxTypes.IModelProto = {
     irVersion: IR_VERSION,

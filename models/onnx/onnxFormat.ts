@@ -21,3 +21,5 @@ export const META_LABEL = 'rtml.label';
 export const META_METRICS = 'rtml.metrics';
 export const META_PARAMS = 'rtml.params';
 export const META_VERSION = 'rtml.version';
+/** The training data's reference profile (engine/monitoring/profile.ts), JSON. */
+export const META_PROFILE = 'rtml.profile';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
-import { INPUT_NAME, META_METRICS, OUTPUT_NAME, loadOnnxModel } from '../onnx/index.ts';
+import { parseProfile, type ReferenceProfile } from '../../engine/monitoring/profile.ts';
+import { INPUT_NAME, META_METRICS, META_PROFILE, OUTPUT_NAME, loadOnnxModel } from '../onnx/index.ts';
 
 /**
  * What the registry checks before it stores a model, and what it records about it. Refused, as
@@ -11,7 +12,8 @@ import { INPUT_NAME, META_METRICS, OUTPUT_NAME, loadOnnxModel } from '../onnx/in
  *    wrong input/output signature, a declared feature list of another width or order;
  * 2. a model without feature names: none recorded (`rtml.features`) and none declared, since
  *    serving must know which features to feed;
- * 3. `rtml.metrics` metadata that is not a JSON object of numbers (or nulls);
+ * 3. `rtml.metrics` metadata that is not a JSON object of numbers (or nulls), or `rtml.profile`
+ *    metadata that is not a reference profile;
  * 4. a model that parses but ONNX Runtime cannot load (unknown operator, bad attributes) or run:
  *    one row of zeros is scored and must give one number.
  */
@@ -29,6 +31,8 @@ export interface InspectedModel {
   readonly signature: ModelSignature;
   /** From `rtml.metrics`; null when the model records none. */
   readonly metrics: Metrics | null;
+  /** From `rtml.profile`; null when the model records none (a model trained elsewhere). */
+  readonly profile: ReferenceProfile | null;
 }
 
 export async function inspectModel(file: string, declared?: readonly string[]): Promise<InspectedModel> {
@@ -43,11 +47,14 @@ export async function inspectModel(file: string, declared?: readonly string[]): 
   const features = declared ?? loaded.features;
   if (features === null) throw refuse(`records no feature names (metadata rtml.features); declare its ${loaded.featureCount} input column(s) with --features a,b,…`);
   const metrics = parseMetrics(loaded.metadata[META_METRICS], refuse);
+  const profileText = loaded.metadata[META_PROFILE];
+  const profile = profileText === undefined ? null : parseProfile(profileText, file);
   await checkRuns(bytes, loaded.featureCount, refuse);
   return {
     bytes,
     features: [...features],
     metrics,
+    profile,
     signature: {
       input: { name: INPUT_NAME, type: 'float32', shape: ['N', loaded.featureCount] },
       output: { name: OUTPUT_NAME, type: 'float32', shape: ['N', 1] },

@@ -1,4 +1,6 @@
-import type { ModelHandle, ModelProvider, ModelRouting, ScoringModel } from '../../engine/modelProvider.ts';
+import { RtmlError, errorMessage } from '../../engine/errors.ts';
+import type { ModelHandle, ModelProvider, ModelRouting, ProfileSet, ScoringModel } from '../../engine/modelProvider.ts';
+import type { ReferenceProfile } from '../../engine/monitoring/profile.ts';
 import { choose, type Routing } from './routing.ts';
 import { openRegistry } from './open.ts';
 import type { Registry } from './registry.ts';
@@ -222,6 +224,35 @@ export function registryModels(uri: string, artifacts: string, log: (line: strin
       };
       handles.add(handle);
       return handle;
+    },
+    async profiles(name: string): Promise<ProfileSet> {
+      const byVersion = new Map<string, ReferenceProfile | null>();
+      let features: readonly string[] = [];
+      const load = async (): Promise<void> => {
+        const listed = await provider.registry.list(name);
+        if (listed.length > 0) features = listed.at(-1)!.features;
+        for (const v of listed) if (!byVersion.has(`v${v.version}`)) byVersion.set(`v${v.version}`, await provider.registry.profile(name, v.version));
+      };
+      await load();
+      if (byVersion.size === 0) throw new RtmlError('RTML_E_MODEL', `no model '${name}' in the registry ${provider.registry.description}`);
+      let refreshing: Promise<void> | undefined;
+      const refresh = (): Promise<void> =>
+        (refreshing ??= load()
+          .catch((err: unknown) => log(`rtml: model ${name}: reference profiles not reloaded: ${errorMessage(err)}`))
+          .finally(() => (refreshing = undefined)));
+      // A version is registered before a routing change names it: each change reloads what is new.
+      const watch = await follow(name, refresh);
+      return {
+        get features() {
+          return features;
+        },
+        get(version) {
+          const profile = byVersion.get(version);
+          if (profile === undefined) void refresh();
+          return profile;
+        },
+        close: () => watch.leave(),
+      };
     },
     async close() {
       await Promise.allSettled([...handles].map((h) => h.close()));

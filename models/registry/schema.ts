@@ -5,7 +5,8 @@ import { ddlOnce, type SqlClient, type SqlQuery } from '../../storage/index.ts';
  *
  * - `rtml_model_versions`: one immutable row per (name, version) — sha256 of the artifact, created
  *   time, feature names and count, input/output signature, training metrics, artifact path, and the
- *   reason given when the feature list changed from the previous version. A trigger refuses UPDATE,
+ *   reason given when the feature list changed from the previous version, and the training data's
+ *   reference profile (what monitoring compares production data with). A trigger refuses UPDATE,
  *   so a version never changes after it is registered (DELETE stays possible, for clean-ups).
  * - `rtml_model_routing`: one row per name — production version, the stack of production versions
  *   rollback walks back, staging versions, the A/B split, shadow versions, and a revision bumped by
@@ -38,6 +39,9 @@ const DDL = [
      feature_change text,
      PRIMARY KEY (name, version),
      UNIQUE (name, sha256))`,
+  // The training data's reference profile (engine/monitoring/profile.ts), from the model file's
+  // metadata; a column added later, so tables made before it get it too.
+  `ALTER TABLE ${VERSIONS} ADD COLUMN IF NOT EXISTS profile jsonb`,
   `CREATE OR REPLACE FUNCTION rtml_model_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
    BEGIN
      RAISE EXCEPTION 'model versions are immutable: % v% cannot be updated; register a new version', OLD.name, OLD.version;

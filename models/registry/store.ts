@@ -1,4 +1,5 @@
 import type { SqlQuery } from '../../storage/index.ts';
+import type { ReferenceProfile } from '../../engine/monitoring/profile.ts';
 import type { Metrics, ModelSignature } from './inspect.ts';
 import { emptyRouting, type Routing, type Split } from './routing.ts';
 import { CHANNEL, EVENTS, ROUTING, VERSIONS } from './schema.ts';
@@ -59,12 +60,30 @@ export async function versionNumbers(q: SqlQuery, name: string): Promise<number[
   return rows.map((r) => Number(r.version));
 }
 
-export type NewVersion = Omit<ModelVersion, 'createdAt'>;
+/** A version's reference profile: null when its model file recorded none; undefined when there is no such version. */
+export async function selectProfile(q: SqlQuery, name: string, version: number): Promise<unknown> {
+  const { rows } = await q.query<{ profile: unknown }>(`SELECT profile FROM ${VERSIONS} WHERE name = $1 AND version = $2`, [name, version]);
+  return rows[0] === undefined ? undefined : rows[0].profile;
+}
+
+export type NewVersion = Omit<ModelVersion, 'createdAt'> & { readonly profile: ReferenceProfile | null };
 
 export async function insertVersion(q: SqlQuery, v: NewVersion): Promise<ModelVersion> {
   const { rows } = await q.query(
-    `INSERT INTO ${VERSIONS} (${VERSION_COLUMNS}) VALUES ($1, $2, $3, now(), $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9, $10) RETURNING ${VERSION_COLUMNS}`,
-    [v.name, v.version, v.sha256, JSON.stringify(v.features), v.featureCount, JSON.stringify(v.signature), v.metrics === null ? null : JSON.stringify(v.metrics), v.artifact, v.sizeBytes, v.featureChange],
+    `INSERT INTO ${VERSIONS} (${VERSION_COLUMNS}, profile) VALUES ($1, $2, $3, now(), $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11::jsonb) RETURNING ${VERSION_COLUMNS}`,
+    [
+      v.name,
+      v.version,
+      v.sha256,
+      JSON.stringify(v.features),
+      v.featureCount,
+      JSON.stringify(v.signature),
+      v.metrics === null ? null : JSON.stringify(v.metrics),
+      v.artifact,
+      v.sizeBytes,
+      v.featureChange,
+      v.profile === null ? null : JSON.stringify(v.profile),
+    ],
   );
   return versionFromRow(rows[0]!);
 }
@@ -109,20 +128,41 @@ export async function applyChange(tx: SqlQuery, change: Change): Promise<Routing
       'staging = EXCLUDED.staging, ab = EXCLUDED.ab, shadow = EXCLUDED.shadow, updated_at = EXCLUDED.updated_at RETURNING updated_at',
     [r.name, revision, r.production, JSON.stringify(r.productionHistory), JSON.stringify(r.staging), JSON.stringify(r.ab), JSON.stringify(r.shadow)],
   );
-  await tx.query(`INSERT INTO ${EVENTS} (name, revision, action, detail) VALUES ($1, $2, $3, $4::jsonb)`, [r.name, revision, change.action, JSON.stringify(change.detail)]);
+  await insertEvent(tx, r.name, revision, change.action, change.detail);
   await tx.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ name: r.name, revision })]);
   return { ...r, revision, updatedAt: new Date(rows[0]!.updated_at) };
 }
 
+/** One row of the audit history; `revision` is the routing revision the event belongs to. */
+export async function insertEvent(q: SqlQuery, name: string, revision: number, action: string, detail: Readonly<Record<string, unknown>>): Promise<RoutingEvent> {
+  const { rows } = await q.query(`INSERT INTO ${EVENTS} (name, revision, action, detail) VALUES ($1, $2, $3, $4::jsonb) RETURNING name, revision, action, detail, at`, [
+    name,
+    revision,
+    action,
+    JSON.stringify(detail),
+  ]);
+  return eventFromRow(rows[0]!);
+}
+
 export async function selectEvents(q: SqlQuery, name: string): Promise<RoutingEvent[]> {
   const { rows } = await q.query(`SELECT name, revision, action, detail, at FROM ${EVENTS} WHERE name = $1 ORDER BY id`, [name]);
-  return rows.map((r) => ({
+  return rows.map(eventFromRow);
+}
+
+/** The latest event of `name` with this action; undefined when there is none. */
+export async function selectLastEvent(q: SqlQuery, name: string, action: string): Promise<RoutingEvent | undefined> {
+  const { rows } = await q.query(`SELECT name, revision, action, detail, at FROM ${EVENTS} WHERE name = $1 AND action = $2 ORDER BY id DESC LIMIT 1`, [name, action]);
+  return rows[0] === undefined ? undefined : eventFromRow(rows[0]);
+}
+
+function eventFromRow(r: Record<string, unknown>): RoutingEvent {
+  return {
     name: r.name as string,
     revision: Number(r.revision),
     action: r.action as string,
     detail: r.detail as Record<string, unknown>,
     at: new Date(r.at as string | Date),
-  }));
+  };
 }
 
 function versionFromRow(r: Record<string, unknown>): ModelVersion {

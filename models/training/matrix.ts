@@ -35,3 +35,11 @@ export function sliceRows(data: LabelledData, from: number, to: number): Labelle
     labels: data.labels.subarray(from, to),
   };
 }
+
+/** Column `j` of the matrix, copied out (row order). */
+export function column(matrix: FeatureMatrix, j: number): Float64Array {
+  const f = matrix.features.length;
+  const out = new Float64Array(matrix.rows);
+  for (let i = 0; i < matrix.rows; i++) out[i] = matrix.values[i * f + j]!;
+  return out;
+}
