@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseDuration } from '../engine/duration.ts';
 import { RtmlError } from '../engine/errors.ts';
 import type { LogPosition, SinkConnector, SourceConnector } from '../engine/io.ts';
@@ -10,6 +10,8 @@ import { parseRegistryUrl } from '../connectors/kafka/schemaRegistry.ts';
 import { sinkFromUri, sourceFromUri } from '../connectors/uri.ts';
 import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY, registryModels } from '../models/registry/index.ts';
 import { onnxFileModels } from '../models/onnx/index.ts';
+import { monitoringRecorder } from '../monitoring/postgresRecorder.ts';
+import type { Topology } from '../engine/topology.ts';
 import { loadTopology } from './loadTopology.ts';
 import { startMetricsServer, type MetricsServer } from './metricsServer.ts';
 import { progressBar } from './progress.ts';
@@ -43,6 +45,8 @@ export interface RunCommandOptions {
   metricsHost?: string;
   /** Print a status line to stderr this often (a duration), when stderr is not a terminal. */
   statusInterval?: string;
+  /** Where monitor() and monitorAccuracy() write their rows: postgres://… or pglite:<dir>. */
+  monitorDb?: string;
 }
 
 export function bindings<C>(pairs: string[], flag: string, make: (uri: string, flag: string) => C): Record<string, C> {
@@ -114,6 +118,10 @@ export interface RunExtras {
   defaultSink?: SinkConnector;
   /** The feature store to use instead of --online/--offline. */
   features?: (signal: AbortSignal) => RtmlFeatureStore;
+  /** A topology built by the command (rtml monitor) instead of one loaded from the file argument. */
+  topology?: Topology;
+  /** Called once the run has started (rtml monitor --retrain starts its retraining loop); what it returns is stopped when the run ends. */
+  alongside?: (signal: AbortSignal) => { stop(): Promise<void> };
 }
 
 /** `rtml run`: binds a topology file's sources and sinks to URIs and runs it. */
@@ -150,7 +158,8 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   }
   const statusMs = options.statusInterval === undefined ? undefined : parseDuration(options.statusInterval, '--status-interval');
   if (statusMs !== undefined && !(statusMs > 0)) throw new RtmlError('RTML_E_USAGE', `--status-interval ${options.statusInterval}: must be longer than 0`);
-  const { topology, path } = await loadTopology(file);
+  const { topology, path } = extras.topology !== undefined ? { topology: extras.topology, path: resolve(file) } : await loadTopology(file);
+  const monitoring = options.monitorDb === undefined ? undefined : monitoringRecorder(options.monitorDb);
   let metrics: MetricsServer | undefined;
   if (options.metricsPort !== undefined) {
     metrics = await startMetricsServer(options.metricsPort, options.metricsHost ?? '127.0.0.1', topology.name);
@@ -171,6 +180,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
       ? setInterval(() => latest && process.stderr.write(`${statusLine({ ...latest, stats: { ...latest.stats, storeRetries: features.stats.retries } }, features.stats.unavailable)}\n`), statusMs)
       : undefined;
   status?.unref();
+  let beside: { stop(): Promise<void> } | undefined;
   try {
     const run: RunOptions = {
       sources,
@@ -193,14 +203,18 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
       },
       warn: (m) => process.stderr.write(`rtml: ${m}\n`),
       metrics: metrics?.registry,
+      monitoring,
     };
+    beside = extras.alongside?.(controller.signal);
     stats = options.scaleOut && checkpoint ? await runWorker(topology, { ...run, checkpoint }) : await runTopology(topology, run);
   } finally {
     clearInterval(status);
     bar.stop();
     metrics?.stopping();
     await metrics?.close();
+    await beside?.stop();
     await models.close();
+    await monitoring?.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
