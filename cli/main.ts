@@ -78,7 +78,7 @@ program
   .option('--label-within <duration>', 'how long after a prediction its outcome may come', '1d')
   .option('--threshold <x>', 'decision threshold precision and recall are taken at', Number, 0.5)
   .option('--monitor-db <uri>', 'where the drift and accuracy rows go (default: the --registry database)')
-  .option('--retrain <policy.yaml>', 'also run this retraining policy (rtml retrain) every --retrain-every, in a child process')
+  .option('--retrain <policy.yaml>', 'also run a pass of this retraining policy (rtml retrain) every --retrain-every; training runs on a worker thread')
   .option('--retrain-every <duration>', 'how often the policy is checked', '1m')
   .option('--from <position>', 'where sources start without a checkpoint: earliest, latest, or a time', 'earliest')
   .option('--follow', 'keep running and process new predictions live', false)
@@ -183,6 +183,18 @@ program
   .option('--depth <n>', 'maximum tree depth (default 6)', positiveInt)
   .option('--learning-rate <x>', 'shrinkage per tree, in (0, 1] (default 0.1)', learningRate)
   .action(async (options) => void (await (await import('./train.ts')).trainCommand(options)));
+
+program
+  .command('retrain')
+  .description("one pass of a model's retraining policy: check its triggers, train on recent labels, register the challenger in staging, promote it when it beats production (see docs/retraining.md)")
+  .requiredOption('--policy <file.yaml>', 'retraining policy')
+  .option('--force', 'retrain even when no trigger fires', false)
+  .option('--registry <uri>', 'model registry: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
+  .option('--artifacts <dir>', 'model artifact directory', 'data/models')
+  .option('--offline <uri>', 'offline feature store the training set is exported from: postgres://user@host:port/db or pglite:<dir>', 'pglite:data/pglite')
+  .option('--monitor-db <uri>', "where rtml monitor writes the drift and accuracy history the triggers read (default: the --registry database)")
+  .option('--json', 'the outcome as one JSON line instead of a line per step', false)
+  .action(lazy(async () => (await import('./retrain.ts')).retrainCommand));
 
 /** --registry and --artifacts, shared by every `rtml models` command. */
 function registryOptions(command: Command): Command {

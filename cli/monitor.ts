@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { map, type Observable } from 'rxjs';
 import { parseDuration } from '../engine/duration.ts';
-import { RtmlError } from '../engine/errors.ts';
+import { errorMessage, RtmlError } from '../engine/errors.ts';
 import { defineTopology, intervalJoin, keyBy, monitor, monitorAccuracy, tumbling, type Topology } from '../engine/index.ts';
-import { DEFAULT_REGISTRY } from '../models/registry/index.ts';
+import { DEFAULT_OFFLINE } from '../connectors/features/uri.ts';
+import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY } from '../models/registry/index.ts';
+import { loadPolicy, runRetrain } from '../models/retrain/index.ts';
+import { openRetrainDeps, type RetrainStores } from './retrain.ts';
 import { runCommand, type RunCommandOptions } from './run.ts';
 
 /**
@@ -13,8 +14,8 @@ import { runCommand, type RunCommandOptions } from './run.ts';
  * version) are compared with each version's reference profile per window — drift records to the
  * `drift` sink, gauges, and rows in the monitoring database — and, given outcomes, joined with them
  * in event time for online accuracy per version (`accuracy` sink, gauges, rows). With
- * `--retrain policy.yaml` it also runs the retraining policy (`rtml retrain`) as a child process
- * every `--retrain-every`, so training never stalls the monitoring.
+ * `--retrain policy.yaml` it also runs a pass of the retraining policy (`rtml retrain`) every
+ * `--retrain-every`; its training runs on a worker thread, so it never stalls the monitoring.
  */
 
 export interface MonitorCommandOptions extends Omit<RunCommandOptions, 'monitorDb'> {
@@ -33,8 +34,6 @@ export interface MonitorCommandOptions extends Omit<RunCommandOptions, 'monitorD
   retrain?: string;
   retrainEvery: string;
 }
-
-const RTML = fileURLToPath(new URL('../bin/rtml.mjs', import.meta.url));
 
 export async function monitorCommand(model: string, options: MonitorCommandOptions): Promise<void> {
   const window = tumbling(parseDuration(options.window, '--window'));
@@ -66,37 +65,42 @@ export async function monitorCommand(model: string, options: MonitorCommandOptio
   const registry = options.registry ?? DEFAULT_REGISTRY;
   await runCommand(`monitor-${model}`, { ...options, monitorDb: options.monitorDb ?? registry }, {
     topology,
-    alongside: options.retrain === undefined ? undefined : (signal) => retrainLoop(options.retrain!, parseDuration(options.retrainEvery, '--retrain-every'), { ...options, registry }, signal),
+    alongside:
+      options.retrain === undefined
+        ? undefined
+        : (signal) =>
+            retrainLoop(options.retrain!, parseDuration(options.retrainEvery, '--retrain-every'), { registry, artifacts: options.artifacts ?? DEFAULT_ARTIFACTS, offline: options.offline ?? DEFAULT_OFFLINE, monitorDb: options.monitorDb ?? registry }, signal),
   });
 }
 
 /**
- * Runs `rtml retrain --policy` every `everyMs` in a child process (one at a time), printing what it
- * decided; stopped (and a retrain in progress killed) when the run ends.
+ * Runs a pass of the retraining policy every `everyMs` (one at a time; the first at once), in this
+ * process: its training runs on a worker thread (models/retrain), so the monitoring never waits for
+ * it, and it shares this process's PGlite when the registry is one (a second process could not
+ * open it). A failed pass leaves production as it was; it is reported and the next pass tries again.
  */
-function retrainLoop(policy: string, everyMs: number, options: { registry: string; artifacts?: string; offline?: string }, signal: AbortSignal): { stop(): Promise<void> } {
-  let child: ChildProcess | undefined;
-  let finished: Promise<void> = Promise.resolve();
-  const once = (): void => {
-    if (child !== undefined || signal.aborted) return;
-    const args = [RTML, 'retrain', '--policy', policy, '--registry', options.registry, ...(options.artifacts ? ['--artifacts', options.artifacts] : []), ...(options.offline ? ['--offline', options.offline] : [])];
-    const started = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-    child = started;
-    finished = new Promise((resolve) =>
-      started.on('exit', (code) => {
-        if (code !== 0 && !signal.aborted) process.stderr.write(`rtml: monitor: retrain exited with ${code}; production is unchanged\n`);
-        child = undefined;
-        resolve();
-      }),
-    );
+function retrainLoop(policyFile: string, everyMs: number, stores: RetrainStores, signal: AbortSignal): { stop(): Promise<void> } {
+  const policy = loadPolicy(policyFile);
+  const { deps, close } = openRetrainDeps(stores);
+  let running: Promise<void> | undefined;
+  const pass = (): void => {
+    if (running !== undefined || signal.aborted) return;
+    running = runRetrain(policy, { ...deps, onStep: (step) => process.stderr.write(`rtml: retrain: ${step.line}\n`) })
+      .then(
+        (outcome) => {
+          if (outcome.failure !== null) process.stderr.write(`rtml: retrain: ${policy.model}: production is unchanged\n`);
+        },
+        (err: unknown) => void process.stderr.write(`rtml: retrain: ${policy.model}: ${errorMessage(err)}; production is unchanged\n`),
+      )
+      .finally(() => (running = undefined));
   };
-  once();
-  const timer = setInterval(once, everyMs);
+  pass();
+  const timer = setInterval(pass, everyMs);
   return {
     async stop() {
       clearInterval(timer);
-      child?.kill('SIGTERM');
-      await finished;
+      await running;
+      await close();
     },
   };
 }

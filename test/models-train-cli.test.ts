@@ -54,7 +54,7 @@ describe('trainCommand', () => {
       const out = join(dir, ext, 'model.onnx');
       const { summary, printed } = await train(t, { data, out, trees: 30, depth: 4, learningRate: 0.2 });
       assert.equal(printed.split('\n').filter(Boolean).length, 1);
-      assert.match(printed, /^rtml: train: 5,000 rows \(4,000 train, 1,000 held out\), 3 features, 30 trees in \d+\.\d\ds; AUC train 0\.\d{4} held-out 0\.\d{4}; logloss train \d\.\d{4} held-out \d\.\d{4}; wrote .*model\.onnx\n$/);
+      assert.match(printed, /^rtml: train: 5,000 rows \(4,000 train, 1,000 held out\), 3 features, 30 trees in \d+\.\d\ds; AUC train 0\.\d{4} held-out 0\.\d{4}; logloss train \d\.\d{4} held-out \d\.\d{4}; reference profile of 3 features and the score; wrote .*model\.onnx\n$/);
       assert.ok(summary.metrics.held_out_auc > 0.9, `held-out AUC ${summary.metrics.held_out_auc}`);
       assert.ok(summary.onnxMaxDiff <= 1e-6);
       const model = loadOnnxModel(out, { features: FEATURES });

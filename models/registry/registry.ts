@@ -1,4 +1,5 @@
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
+import { parseProfile, type ReferenceProfile } from '../../engine/monitoring/profile.ts';
 import { unreachableReason, type SqlClient, type SqlQuery } from '../../storage/index.ts';
 import { ArtifactStore, sha256 } from './artifacts.ts';
 import { inspectModel } from './inspect.ts';
@@ -7,9 +8,12 @@ import type { Routing, Split } from './routing.ts';
 import { lockName, schemaOnce } from './schema.ts';
 import {
   applyChange,
+  insertEvent,
   insertVersion,
   selectBySha,
+  selectProfile,
   selectEvents,
+  selectLastEvent,
   selectRevision,
   selectRouting,
   selectVersion,
@@ -133,6 +137,7 @@ export class Registry {
           artifact: artifact.path,
           sizeBytes: model.bytes.length,
           featureChange: changed ? options.featureChange!.trim() : null,
+          profile: model.profile,
         });
       }
       let routing = await selectRouting(tx, name);
@@ -145,6 +150,13 @@ export class Registry {
   /** Every version of `name` (or of every name), by name then version. */
   list(name?: string): Promise<ModelVersion[]> {
     return this.reading((q) => selectVersions(q, name));
+  }
+
+  /** The reference profile of `name` v`version` (null when its model file recorded none). */
+  async profile(name: string, version: number): Promise<ReferenceProfile | null> {
+    const stored = await this.reading((q) => selectProfile(q, name, version));
+    if (stored === undefined) throw refuse(`'${name}' has no version ${version}`);
+    return stored === null ? null : parseProfile(stored, `'${name}' v${version}`);
   }
 
   async get(name: string, version: number): Promise<ModelVersion> {
@@ -163,9 +175,27 @@ export class Registry {
     return this.reading((q) => selectRouting(q, name));
   }
 
-  /** Every routing change of `name`, oldest first. */
+  /** Every routing change of `name` and every decision audit() recorded, oldest first. */
   history(name: string): Promise<RoutingEvent[]> {
     return this.reading((q) => selectEvents(q, name));
+  }
+
+  /**
+   * Records a decision about `name` in its history without changing the routing (no new revision,
+   * no notification): the event carries the routing's current revision. Retraining records each of
+   * its steps this way.
+   */
+  audit(name: string, action: string, detail: Readonly<Record<string, unknown>>): Promise<RoutingEvent> {
+    checkName(name);
+    return this.inTransaction(async (tx) => {
+      await lockName(tx, name);
+      return insertEvent(tx, name, await selectRevision(tx, name), action, detail);
+    });
+  }
+
+  /** The latest event of `name` with this action (what happened last of a kind, without reading the whole history). */
+  async lastEvent(name: string, action: string): Promise<RoutingEvent | null> {
+    return (await this.reading((q) => selectLastEvent(q, name, action))) ?? null;
   }
 
   /** Production: serves (unless an A/B split runs); the previous production stays available to rollback. Staging: added to the staging versions. */
