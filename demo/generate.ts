@@ -15,7 +15,7 @@
  * minutes after the payment (a chargeback, a customer's confirmation), for online accuracy.
  *
  * From `--shift-at` on, the world changes (the holidays): people spend more (5–400 instead of
- * 5–150), and fraudsters switch to card testing — runs of small payments (0.50–3.00) at the card's
+ * 5–150), and fraudsters switch to card testing — runs of small payments (1–30) at the card's
  * own usual merchants, 10–25 s apart — which a model trained on the old bursts at new merchants
  * does not recognise.
  */
@@ -97,7 +97,7 @@ for (let id = 0; id < total; id++) {
       // Card testing: 6-12 small payments at the card's usual merchants, 10-25 s apart.
       for (let k = 6 + pick(7); k > 0; k--) {
         at += 10_000 + pick(15_000);
-        scheduled.push({ card, merchant: usual[card]![pick(3)]!, amount: cents(0.5 + rand() * 2.5), ts: at, fraud: 1 });
+        scheduled.push({ card, merchant: usual[card]![pick(3)]!, amount: cents(1 + rand() * 29), ts: at, fraud: 1 });
       }
     }
     scheduled.sort((a, b) => a.ts - b.ts);

@@ -3,8 +3,10 @@
 # topology over it (windowed features to a file and to the feature stores), look features up online
 # and export a point-in-time training set; then train a fraud model on per-card windowed features
 # and score every payment with it inside a topology, predictions to the embedded log; the model
-# answers HTTP requests (rtml serve); last, live: new payments are appended while the fraud topology
-# follows the log, and a consumer prints each prediction as it arrives. Feature
+# answers HTTP requests (rtml serve); live: new payments are appended while the fraud topology
+# follows the log, and a consumer prints each prediction as it arrives; last, drift: the world
+# changes, rtml monitor flags it and sees the online AUC fall, rtml retrain trains and promotes a
+# new version, and the next hour's AUC is back. Feature
 # stores: Redis and PostgreSQL when they are running on their usual local ports, else the embedded
 # defaults (in-process online store, PGlite).
 set -euo pipefail
@@ -146,3 +148,40 @@ wait "$CONSUMER"
 kill -INT "$RUN"
 wait "$RUN"
 grep -v "^rtml: features:" "$DATA/live-run.log" | tail -n 1
+
+echo "== drift: the holidays come: people spend more, and fraudsters switch to card testing (runs of small"
+echo "   payments at the card's usual shops), which the fraud model never saw"
+# Windows of 10 minutes, aligned; the world shifts 20 minutes in. Outcomes (chargebacks) come 1-30 minutes after each payment.
+SEASON=$(( (LAST_TS / 600000 + 12) * 600000 ))
+SHIFT=$((SEASON + 1200000))
+node --import tsx demo/generate.ts --events 80000 --cards 500 --seed 7 --start "$SEASON" --shift-at "$SHIFT" \
+  --labels "$DATA/season-labels.jsonl" --outcomes "$DATA/season-outcomes.jsonl" > "$DATA/season.jsonl"
+rtml produce "log:$DATA/season" --schema schemas/transaction.avsc --key card_id --partitions 4 < "$DATA/season.jsonl" > /dev/null
+rtml produce "log:$DATA/season-outcomes" --schema schemas/outcome.avsc --key txn_id --partitions 2 < "$DATA/season-outcomes.jsonl" > /dev/null
+rtml run topologies/fraud.ts --source "transactions=log:$DATA/season" --sink "predictions=log:$DATA/season-predictions" \
+  --online "$ONLINE" --offline "$OFFLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --no-progress 2>&1 | grep -v "^rtml: features:"
+echo "== rtml monitor fraud: each 10-minute window of predictions against the reference profile of the version that scored it,"
+echo "   and online accuracy as the outcomes arrive (rows in $REGISTRY: rtml_drift, rtml_accuracy)"
+# From the second window: the first holds the pipeline's cold start (per-card minutes without history).
+rtml monitor fraud --source "predictions=log:$DATA/season-predictions" --source "outcomes=log:$DATA/season-outcomes" \
+  --label is_fraud --window 10m --from "t:$((SEASON + 600000))" --sink "drift=file:$DATA/drift.jsonl" --sink "accuracy=file:$DATA/accuracy.jsonl" \
+  --registry "$REGISTRY" --artifacts "$DATA/models" --no-progress 2>&1 | grep -v "late event(s) dropped"
+node demo/windows.mjs "$DATA/drift.jsonl" "$DATA/accuracy.jsonl" "$SHIFT"
+
+echo "== rtml retrain --policy demo/retrain.yaml: the drift triggers it; the challenger trains on the last 18 minutes"
+echo "   of labels (features point-in-time from the offline store) and is promoted only if it beats production on the latest rows"
+rtml retrain --policy demo/retrain.yaml --registry "$REGISTRY" --artifacts "$DATA/models" --offline "$OFFLINE"
+rtml models list fraud --registry "$REGISTRY" --artifacts "$DATA/models"
+
+echo "== the next hour of the holidays, scored by production, watched the same way: the AUC is back"
+NEXT=$((SEASON + 3000000))
+node --import tsx demo/generate.ts --events 40000 --cards 500 --seed 8 --start "$NEXT" --shift-at "$NEXT" \
+  --outcomes "$DATA/next-outcomes.jsonl" > "$DATA/next.jsonl"
+rtml produce "log:$DATA/next" --schema schemas/transaction.avsc --key card_id --partitions 4 < "$DATA/next.jsonl" > /dev/null
+rtml produce "log:$DATA/next-outcomes" --schema schemas/outcome.avsc --key txn_id --partitions 2 < "$DATA/next-outcomes.jsonl" > /dev/null
+rtml run topologies/fraud.ts --source "transactions=log:$DATA/next" --sink "predictions=log:$DATA/next-predictions" \
+  --online "$ONLINE" --offline "$OFFLINE" --registry "$REGISTRY" --artifacts "$DATA/models" --no-progress 2>&1 | grep -v "^rtml: features:"
+rtml monitor fraud --source "predictions=log:$DATA/next-predictions" --source "outcomes=log:$DATA/next-outcomes" \
+  --label is_fraud --window 10m --from "t:$((NEXT + 600000))" --sink "drift=file:$DATA/next-drift.jsonl" --sink "accuracy=file:$DATA/next-accuracy.jsonl" \
+  --registry "$REGISTRY" --artifacts "$DATA/models" --no-progress 2>&1 | grep -v "late event(s) dropped"
+node demo/windows.mjs "$DATA/next-drift.jsonl" "$DATA/next-accuracy.jsonl"
