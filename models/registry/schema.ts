@@ -11,7 +11,8 @@ import { ddlOnce, type SqlClient, type SqlQuery } from '../../storage/index.ts';
  * - `rtml_model_routing`: one row per name — production version, the stack of production versions
  *   rollback walks back, staging versions, the A/B split, shadow versions, and a revision bumped by
  *   every change (what watchers compare).
- * - `rtml_model_events`: every routing change (action, detail, revision, time), for audits.
+ * - `rtml_model_events`: the audit history: every routing change and every retraining decision
+ *   (action, detail, revision, time).
  */
 
 export const VERSIONS = 'rtml_model_versions';
