@@ -10,7 +10,7 @@
  * recorder that counts them (as `rtml run --monitor-db` would write them). Both in this process,
  * alternating (ABBA, so drift of the machine falls on both), after a warm-up of each; medians.
  * Prints one line.
- * Run: node --max-semi-space-size=64 --import tsx bench/monitor.ts [events] [rounds] [window]
+ * Run: node --max-semi-space-size=64 --import tsx bench/monitor.ts [events] [rounds] [window] [maxValues]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,6 +36,8 @@ const rounds = Number(process.argv[3] ?? 5);
 /** The monitor's tumbling window (the issue's figure is for 1m; the cost per event falls as windows hold more events). */
 const windowText = process.argv[4] ?? '1m';
 const windowSize = parseDuration(windowText, 'window');
+/** Values compared per feature and window (monitor()'s maxValues; default: all of them, up to 100,000). */
+const maxValues = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
 const dir = mkdtempSync(join(tmpdir(), 'rtml-bench-monitor-'));
 const registry = `pglite:${join(dir, 'registry')}`;
 const artifacts = join(dir, 'models');
@@ -75,7 +77,7 @@ const monitored = defineTopology('fraud-monitored', (builder) =>
   fraud.build({
     source: builder.source,
     sink: <T>(name: string): MonoTypeOperatorFunction<T> =>
-      name === 'predictions' ? (pipe(builder.sink<T>(name), monitor('registry:fraud', { window: tumbling(windowSize) })) as unknown as MonoTypeOperatorFunction<T>) : builder.sink<T>(name),
+      name === 'predictions' ? (pipe(builder.sink<T>(name), monitor('registry:fraud', { window: tumbling(windowSize), maxValues })) as unknown as MonoTypeOperatorFunction<T>) : builder.sink<T>(name),
   }),
 );
 
@@ -142,6 +144,6 @@ const withMonitor = median(watched);
 const k = (eventsPerSecond: number) => `${Math.round(eventsPerSecond / 1000)}k ev/s`;
 console.log(
   `monitor cost: fraud topology, ${n / 1000}k log events, 4 partitions, median of ${rounds} alternating runs each: ` +
-    `without monitor ${k(without)}, with monitor('registry:fraud', tumbling ${windowText}) ${k(withMonitor)} (${recordsPerRun.toLocaleString('en-US')} drift records a run); ` +
+    `without monitor ${k(without)}, with monitor('registry:fraud', tumbling ${windowText}${maxValues === undefined ? '' : `, maxValues ${maxValues}`}) ${k(withMonitor)} (${recordsPerRun.toLocaleString('en-US')} drift records a run); ` +
     `with/without ${(withMonitor / without).toFixed(3)}, cost ${((1 - withMonitor / without) * 100).toFixed(1)} % of throughput`,
 );

@@ -34,14 +34,19 @@ export const DEFAULT_THRESHOLDS: Readonly<Record<DriftTest, number>> = {
 /** Up to this many values a feature's decisive test is KS (numeric) or χ² (categorical); above, normed Wasserstein or Jensen–Shannon, as Evidently chooses by sample size. */
 export const SMALL_WINDOW = 1000;
 
-/** Values a window keeps per feature before it samples (a deterministic reservoir). */
+/** Values a window keeps per feature before it samples (a deterministic reservoir), by default. */
 export const MAX_VALUES = 100_000;
 
-/** One window's values of each monitored feature and of the score. Plain data: checkpoints serialize it. */
+/**
+ * One window's values of each monitored feature and of the score. Plain data (typed arrays and
+ * numbers), which checkpoints serialize. Values go into a growing Float64Array per feature, sorted
+ * in place when the window is compared: no per-value boxing, no copy.
+ */
 export interface WindowSample {
   n: number;
-  /** Per feature (in `names` order), then the score last. */
-  numbers: number[][];
+  /** Per feature (in `names` order), then the score last: the values kept, in `numbers[f][0, kept[f])`. */
+  numbers: Float64Array[];
+  kept: number[];
   /** How many numbers each saw (more than it keeps past MAX_VALUES). */
   seen: number[];
   missing: number[];
@@ -53,12 +58,14 @@ export interface WindowSample {
  * `fields` is read at each call: a monitor fills in the features of its model's profiles once they
  * are loaded, before any event.
  */
-export function windowSample(fields: readonly string[]): Aggregate<Record<string, unknown>, WindowSample, WindowSample> {
+export function windowSample(fields: readonly string[], maxValues = MAX_VALUES): Aggregate<Record<string, unknown>, WindowSample, WindowSample> {
+  const keep = (acc: WindowSample, f: number, v: number): void => keepValue(acc, f, v, maxValues);
   return defineAggregate<Record<string, unknown>, WindowSample, WindowSample>({
     name: 'monitor sample',
     init: () => ({
       n: 0,
-      numbers: fields.map(() => []),
+      numbers: fields.map(() => new Float64Array(64)),
+      kept: fields.map(() => 0),
       seen: fields.map(() => 0),
       missing: fields.map(() => 0),
       categories: fields.map(() => ({})),
@@ -80,7 +87,8 @@ export function windowSample(fields: readonly string[]): Aggregate<Record<string
     merge(a, b) {
       a.n += b.n;
       for (let f = 0; f < fields.length; f++) {
-        for (const v of b.numbers[f]!) keep(a, f, v);
+        const values = b.numbers[f]!;
+        for (let i = 0; i < b.kept[f]!; i++) keep(a, f, values[i]!);
         a.missing[f]! += b.missing[f]!;
         for (const [key, c] of Object.entries(b.categories[f]!)) a.categories[f]![key] = (a.categories[f]![key] ?? 0) + c;
       }
@@ -90,16 +98,41 @@ export function windowSample(fields: readonly string[]): Aggregate<Record<string
   });
 }
 
-/** Keeps a value: all of them up to MAX_VALUES, then a reservoir sample (positions from a hash of the count: the same input keeps the same values). */
-function keep(acc: WindowSample, f: number, v: number): void {
+/** Keeps a value: all of them up to `maxValues`, then a reservoir sample (positions from a hash of the count: the same input keeps the same values). */
+function keepValue(acc: WindowSample, f: number, v: number, maxValues: number): void {
   const seen = ++acc.seen[f]!;
-  const kept = acc.numbers[f]!;
-  if (kept.length < MAX_VALUES) {
-    kept.push(v);
+  const kept = acc.kept[f]!;
+  let values = acc.numbers[f]!;
+  if (kept < maxValues) {
+    if (kept === values.length) {
+      const grown = new Float64Array(Math.min(maxValues, values.length * 2));
+      grown.set(values);
+      acc.numbers[f] = values = grown;
+    }
+    values[kept] = v;
+    acc.kept[f] = kept + 1;
     return;
   }
   const slot = Math.imul(seen, 0x9e3779b1) >>> 0;
-  if (slot % seen < MAX_VALUES) kept[slot % MAX_VALUES] = v;
+  if (slot % seen < maxValues) values[slot % maxValues] = v;
+}
+
+/** A feature's values in a window, sorted (in place: the window is done with them). */
+function sortedValues(sample: WindowSample, f: number): Float64Array {
+  return sample.numbers[f]!.subarray(0, sample.kept[f]!).sort();
+}
+
+/** Bin edges and reference counts, computed once per reference profile (they depend on it alone). */
+const referenceBins = new WeakMap<NumericProfile, { edges: number[]; expected: number[] }>();
+
+function binsOf(reference: NumericProfile): { edges: number[]; expected: number[] } {
+  let bins = referenceBins.get(reference);
+  if (bins === undefined) {
+    const edges = referenceEdges(reference.quantiles);
+    bins = { edges, expected: binCounts(reference.quantiles, edges) };
+    referenceBins.set(reference, bins);
+  }
+  return bins;
 }
 
 export interface CompareOptions {
@@ -123,13 +156,27 @@ export interface CompareOptions {
  */
 export function compareWindow(profile: ReferenceProfile, names: readonly string[], sample: WindowSample, options: CompareOptions): DriftRecord[] {
   const records: DriftRecord[] = [];
-  const base = { model: options.model, version: options.version, window_start: options.windowStart, window_end: options.windowEnd };
+  const { model, version, windowStart, windowEnd } = options;
   const push = (feature: string, test: DriftTest, value: number, pValue: number | null, n: number, decisive: boolean): boolean => {
     const threshold = options.thresholds(feature, test);
     const known = Number.isFinite(value);
     // p-values drift below their threshold, the drift share at or above it, the rest above it.
     const drifted = known && (pValue !== null ? pValue < threshold : test === 'drift_share' ? value >= threshold : value > threshold);
-    records.push({ ...base, feature, test, value: known ? value : null, p_value: pValue !== null && Number.isFinite(pValue) ? pValue : null, threshold, drifted, decisive, n });
+    // A literal, not a spread of shared fields: V8 makes spread-then-extend objects far slower.
+    records.push({
+      model,
+      version,
+      window_start: windowStart,
+      window_end: windowEnd,
+      feature,
+      test,
+      value: known ? value : null,
+      p_value: pValue !== null && Number.isFinite(pValue) ? pValue : null,
+      threshold,
+      drifted,
+      decisive,
+      n,
+    });
     return drifted;
   };
   let withData = 0;
@@ -162,34 +209,36 @@ function compareFeature(reference: FeatureProfile, sample: WindowSample, f: numb
   const missing = sample.missing[f]!;
   const total = sample.n;
   if (reference.kind === 'numeric') {
-    const current = Float64Array.from(sample.numbers[f]!).sort();
+    // All the window's values, or a sample of them past maxValues (then `seen` counts them all).
+    const current = sortedValues(sample, f);
     // Values of another type than the reference's count as missing for a numeric feature.
     const other = Object.values(sample.categories[f]!).reduce((a, b) => a + b, 0);
     const n = current.length;
-    const decisive = options.tests[name] ?? (n <= SMALL_WINDOW ? 'ks' : 'wasserstein');
-    const verdicts = numericTests(reference, current, (test, value, p) => push(name, test, value, p, n, test === decisive));
+    const seen = sample.seen[f]!;
+    const decisive = options.tests[name] ?? (seen <= SMALL_WINDOW ? 'ks' : 'wasserstein');
+    const verdicts = numericTests(reference, current, (test, value, p) => push(name, test, value, p, seen, test === decisive));
     push(name, 'null_rate', total > 0 ? (missing + other) / total : Number.NaN, null, total, false);
+    // Sorted: the values outside [min, max] are at the two ends.
     let outside = 0;
+    while (outside < n && current[outside]! < reference.min) outside++;
+    for (let i = n - 1; i >= outside && current[i]! > reference.max; i--) outside++;
     let sum = 0;
-    for (const v of current) {
-      if (v < reference.min || v > reference.max) outside++;
-      sum += v;
-    }
+    for (let i = 0; i < n; i++) sum += current[i]!;
     const mean = n > 0 ? sum / n : Number.NaN;
     let squares = 0;
-    for (const v of current) squares += (v - mean) ** 2;
+    for (let i = 0; i < n; i++) squares += (current[i]! - mean) ** 2;
     const std = n > 0 ? Math.sqrt(squares / n) : Number.NaN;
     const spread = Math.max(reference.std, 1e-3);
-    push(name, 'out_of_range_rate', n > 0 ? outside / n : Number.NaN, null, n, false);
-    push(name, 'mean_shift', Math.abs(mean - reference.mean) / spread, null, n, false);
-    push(name, 'std_shift', Math.abs(std - reference.std) / spread, null, n, false);
+    push(name, 'out_of_range_rate', n > 0 ? outside / n : Number.NaN, null, seen, false);
+    push(name, 'mean_shift', Math.abs(mean - reference.mean) / spread, null, seen, false);
+    push(name, 'std_shift', Math.abs(std - reference.std) / spread, null, seen, false);
     return n > 0 ? verdicts.get(decisive) : undefined;
   }
   const counts = sample.categories[f]!;
   const n = Object.values(counts).reduce((a, b) => a + b, 0);
   const decisive = options.tests[name] ?? (n <= SMALL_WINDOW ? 'chi_square' : 'jensen_shannon');
   const verdicts = categoricalTests(reference, counts, (test, value, p) => push(name, test, value, p, n, test === decisive));
-  push(name, 'null_rate', total > 0 ? (missing + sample.numbers[f]!.length) / total : Number.NaN, null, total, false);
+  push(name, 'null_rate', total > 0 ? (missing + sample.kept[f]!) / total : Number.NaN, null, total, false);
   let unseen = 0;
   for (const [value, c] of Object.entries(counts)) if (!(value in reference.frequencies)) unseen += c;
   push(name, 'out_of_range_rate', n > 0 ? unseen / n : Number.NaN, null, n, false);
@@ -204,8 +253,7 @@ function numericTests(reference: NumericProfile, current: Float64Array, record: 
   const ks = ksTest(ref, current, { reference: Math.max(1, reference.count) });
   verdicts.set('ks', record('ks', ks.statistic, ks.pValue));
   verdicts.set('wasserstein', record('wasserstein', current.length > 0 && ref.length > 0 ? normedWasserstein(ref, current, reference.std) : Number.NaN, null));
-  const edges = referenceEdges(ref);
-  const expected = binCounts(ref, edges);
+  const { edges, expected } = binsOf(reference);
   const observed = binCounts(current, edges);
   verdicts.set('psi', record('psi', current.length > 0 ? psi(expected, observed) : Number.NaN, null));
   verdicts.set('jensen_shannon', record('jensen_shannon', jensenShannonDistance(expected, observed), null));

@@ -5,7 +5,7 @@ import { RtmlError } from '../errors.ts';
 import { currentHost, type OperatorHost } from '../host.ts';
 import { callerLocation } from '../location.ts';
 import type { ProfileSet } from '../modelProvider.ts';
-import { compareWindow, DEFAULT_THRESHOLDS, windowSample, type WindowSample } from '../monitoring/drift.ts';
+import { compareWindow, DEFAULT_THRESHOLDS, MAX_VALUES, windowSample, type WindowSample } from '../monitoring/drift.ts';
 import type { ReferenceProfile } from '../monitoring/profile.ts';
 import { DISTRIBUTION_TESTS, type DistributionTest, type DriftRecord, type DriftTest } from '../monitoring/records.ts';
 import type { WindowSpec } from '../windowSpecs.ts';
@@ -33,9 +33,15 @@ export interface MonitorOptions {
   score?: string;
   /** The event field naming the model version (default 'version', as score() writes it). */
   version?: string;
+  /**
+   * Values kept per feature and window (default 100,000): beyond them a deterministic reservoir
+   * sample is compared. Sorting each window's values is most of what monitoring costs; a smaller
+   * sample makes it cheaper (the KS p-value then reflects the sample's size).
+   */
+  maxValues?: number;
 }
 
-const KNOWN = new Set(['window', 'lateness', 'late', 'features', 'tests', 'thresholds', 'featureThresholds', 'score', 'version']);
+const KNOWN = new Set(['window', 'lateness', 'late', 'features', 'tests', 'thresholds', 'featureThresholds', 'score', 'version', 'maxValues']);
 
 /**
  * Watches a model's inputs and output for drift (docs/monitoring.md): per event-time window and
@@ -71,6 +77,8 @@ export function monitor<T>(target: MonitorTarget, options: MonitorOptions): Oper
   }
   const thresholds = (feature: string, test: DriftTest): number => options.featureThresholds?.[feature]?.[test] ?? options.thresholds?.[test] ?? DEFAULT_THRESHOLDS[test];
   const scoreField = options.score ?? 'score';
+  const maxValues = options.maxValues ?? MAX_VALUES;
+  if (!Number.isInteger(maxValues) || maxValues < 10) throw new RtmlError('RTML_E_TOPOLOGY', `${what}: maxValues must be a whole number ≥ 10, got ${JSON.stringify(options.maxValues)}`);
   const versionField = options.version ?? 'version';
   return (source) =>
     new Observable<DriftRecord>((subscriber) => {
@@ -81,7 +89,7 @@ export function monitor<T>(target: MonitorTarget, options: MonitorOptions): Oper
       const profiles = profileSource(host, target, model, what, (features) => {
         if (options.features === undefined) fields.splice(0, 0, ...features);
       });
-      const aggs = new AggregateSet({ sample: windowSample(fields) }, at);
+      const aggs = new AggregateSet({ sample: windowSample(fields, maxValues) }, at);
       const gauges = {
         value: telemetry.gauge('feature_drift', 'A drift test of a feature (or the score) in the last window: its statistic, per model version', ['model', 'version', 'feature', 'test']),
         drifted: telemetry.gauge('feature_drifted', '1 when the feature drifted in the last window by the test, else 0', ['model', 'version', 'feature', 'test']),
