@@ -12,24 +12,15 @@
  * Prints one line.
  * Run: node --max-semi-space-size=64 --import tsx bench/monitor.ts [events] [rounds] [window] [maxValues]
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipe, type MonoTypeOperatorFunction } from 'rxjs';
-import { loadTopology } from '../cli/loadTopology.ts';
-import { featureStore } from '../connectors/features/featureStore.ts';
-import { memoryOnline } from '../connectors/features/memoryOnline.ts';
-import type { OfflineStore } from '../connectors/features/stores.ts';
-import { logSource } from '../connectors/log/source.ts';
-import { nullSink } from '../connectors/null/sink.ts';
 import { defineTopology, monitor, parseDuration, tumbling } from '../engine/index.ts';
 import type { MonitoringRecorder } from '../engine/monitoring/records.ts';
-import { runTopology, type RunStats } from '../engine/runtime.ts';
+import type { RunStats } from '../engine/runtime.ts';
 import type { Topology } from '../engine/topology.ts';
-import { registryModels } from '../models/registry/index.ts';
-import { FRAUD_FEATURES } from '../topologies/fraud.ts';
-import { RTML, ROOT } from './support.ts';
+import { fraudBench } from './fraudSetup.ts';
 
 const n = Number(process.argv[2] ?? 200_000);
 const rounds = Number(process.argv[3] ?? 5);
@@ -39,34 +30,8 @@ const windowSize = parseDuration(windowText, 'window');
 /** Values compared per feature and window (monitor()'s maxValues; default: all of them, up to 100,000). */
 const maxValues = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
 const dir = mkdtempSync(join(tmpdir(), 'rtml-bench-monitor-'));
-const registry = `pglite:${join(dir, 'registry')}`;
-const artifacts = join(dir, 'models');
-const rtml = (...args: string[]) => execFileSync(process.execPath, [RTML, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
-
-/** Demo transactions (and labels) appended to a 4-partition log topic; returns the topic. */
-function produce(name: string, events: number, seed: number, labels?: string): string {
-  const jsonl = execFileSync(
-    process.execPath,
-    ['--import', 'tsx', 'demo/generate.ts', '--events', String(events), '--cards', '500', '--seed', String(seed), ...(labels ? ['--labels', labels] : [])],
-    { cwd: ROOT, maxBuffer: 1 << 30 },
-  );
-  const topic = join(dir, name);
-  execFileSync(process.execPath, [RTML, 'produce', `log:${topic}`, '--schema', 'schemas/transaction.avsc', '--key', 'card_id', '--partitions', '4'], { cwd: ROOT, input: jsonl, stdio: ['pipe', 'ignore', 'pipe'] });
-  return topic;
-}
-
-// The model with its reference profile, once: trained on 40k other transactions (seed 2), as bench/fraud.ts and demo/run.sh make it.
-const labels = join(dir, 'labels.jsonl');
-const training = produce('train', 40_000, 2, labels);
-const offline = `pglite:${join(dir, 'pglite')}`;
-rtml('backfill', 'topologies/card-minute.ts', '--source', `transactions=log:${training}`, '--offline', offline, '--no-progress');
-rtml('features', 'export', '--view', 'card_minute', '--labels', labels, '--out', join(dir, 'train.csv'), '--offline', offline);
-rtml('train', '--data', join(dir, 'train.csv'), '--label', 'is_fraud', '--features', FRAUD_FEATURES.join(','), '--out', join(dir, 'fraud.onnx'), '--trees', '30', '--depth', '4');
-rtml('models', 'register', 'fraud', join(dir, 'fraud.onnx'), '--stage', 'production', '--registry', registry, '--artifacts', artifacts);
-
-const topic = produce('transactions', n, 1);
-const { topology: fraud, path } = await loadTopology(join(ROOT, 'topologies/fraud.ts'));
-const baseDir = join(path, '..');
+const bench = await fraudBench(dir, n);
+const { fraud } = bench;
 
 /**
  * topologies/fraud.ts as it is, but for a monitor on what its `predictions` sink writes. The
@@ -81,17 +46,6 @@ const monitored = defineTopology('fraud-monitored', (builder) =>
   }),
 );
 
-/** Offline feature rows discarded (the in-process online store is written as `rtml run` does by default). */
-const discardingOffline: OfflineStore = {
-  description: 'discarding',
-  ensureView: async () => {},
-  write: async () => {},
-  latest: async (_view, entities) => entities.map(() => null),
-  views: async () => [],
-  asOf: async () => [],
-  close: async () => {},
-};
-
 let driftRecords = 0;
 /** Drift records counted and discarded, as the run hands them to `rtml run --monitor-db`'s recorder. */
 const countingRecorder: MonitoringRecorder = {
@@ -100,27 +54,7 @@ const countingRecorder: MonitoringRecorder = {
   close: async () => {},
 };
 
-async function runOnce(topology: Topology): Promise<RunStats> {
-  const models = registryModels(registry, artifacts, () => {});
-  const warnings: string[] = [];
-  try {
-    const stats = await runTopology(topology, {
-      sources: { transactions: logSource(topic) },
-      sinks: { predictions: nullSink() },
-      features: featureStore({ online: memoryOnline(), offline: discardingOffline }),
-      models,
-      monitoring: countingRecorder,
-      baseDir,
-      warn: (m) => warnings.push(m),
-    });
-    if (stats.in !== n) throw new Error(`read ${stats.in} of ${n}: ${warnings.join('; ')}`);
-    const unmonitored = warnings.find((w) => w.includes('no reference profile'));
-    if (unmonitored !== undefined) throw new Error(unmonitored);
-    return stats;
-  } finally {
-    await models.close();
-  }
-}
+const runOnce = (topology: Topology): Promise<RunStats> => bench.run(topology, { monitoring: countingRecorder });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

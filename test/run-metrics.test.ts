@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { Registry } from 'prom-client';
-import { EventLog } from '../connectors/log/eventLog.ts';
 import { defineTopology, keyBy, score } from '../engine/index.ts';
 import { runTopology } from '../engine/runtime.ts';
 import { openRegistry, registryModels } from '../models/registry/index.ts';
-import { ROOT, runSummary } from './support/cli.ts';
+import { runSummary } from './support/cli.ts';
+import { appendLines, scrape, scrapeUntil, seriesValue, startLive } from './support/liveRun.ts';
 import { cleanPostgres, freePort, POSTGRES_URI, RedisServer, uniqueView } from './support/features.ts';
 import { memorySink, memorySource } from './support/memory.ts';
 import { cleanModels, uniqueModel, writeModel } from './support/registry.ts';
@@ -20,7 +20,6 @@ import { cleanModels, uniqueModel, writeModel } from './support/registry.ts';
  * feature_store_unavailable 1 with rising retries, and 0 again once the store is back.
  */
 
-const RTML = join(ROOT, 'bin', 'rtml.mjs');
 
 const countsTopology = `
 import { aggregate, count, defineTopology, keyBy, sum, tumbling, window } from 'rtml';
@@ -35,68 +34,10 @@ export default defineTopology('metered_store', ({ source, sink }) =>
   source('events', { time: 'ts' }).pipe(keyBy('card_id'), window(tumbling('1s')), aggregate({ n: count(), total: sum('amount') }), materialize(spend), sink('out')));
 `;
 
-interface Live {
-  url: string;
-  stderr(): string;
-  exited: Promise<number | null>;
-  stop(): Promise<number | null>;
-}
-
-/** Starts `rtml run … --follow --metrics-port 0` and waits for the metrics address it prints. */
-async function startRun(t: TestContext, args: string[]): Promise<Live> {
-  const child = spawn(process.execPath, [RTML, 'run', ...args, '--follow', '--metrics-port', '0', '--no-progress'], { cwd: ROOT });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  const stop = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    return exited;
-  };
-  t.after(async () => void (await stop()));
-  const until = Date.now() + 30_000;
-  let m: RegExpExecArray | null;
-  while ((m = /rtml: metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(stderr)) === null) {
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`no metrics address; stderr:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return { url: m[1]!, stderr: () => stderr, exited, stop };
-}
-
-async function scrape(url: string): Promise<string> {
-  const res = await fetch(`${url}/metrics`);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-  return res.text();
-}
-
-/** The value of one series, e.g. `rtml_events_in_total{topology="metered"}`; undefined when absent. */
-function value(text: string, series: string): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
-  }
-  return undefined;
-}
-
-/** Scrapes until `ok` holds (or fails with the last scrape and the run's stderr). */
-async function scrapeUntil(live: Live, what: string, ok: (text: string) => boolean, ms = 20_000): Promise<string> {
-  const until = Date.now() + ms;
-  let text = '';
-  for (;;) {
-    text = await scrape(live.url);
-    if (ok(text)) return text;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last scrape:\n${text.split('\n').filter((l) => l.startsWith('rtml_')).join('\n')}\nstderr:\n${live.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function append(topic: string, lines: string[], partitions = 1): void {
-  const log = EventLog.open(topic, { create: { partitions } });
-  try {
-    for (const line of lines) log.append(null, 0, 0, Buffer.from(line));
-  } finally {
-    log.close();
-  }
-}
+/** `rtml run … --follow --metrics-port 0`, stopped after the test. */
+const startRun = (t: TestContext, args: string[]) => startLive(t, ['run', ...args, '--follow', '--metrics-port', '0', '--no-progress']);
+const value = seriesValue;
+const append = appendLines;
 
 const event = (card: string, ts: number, amount = 1) => JSON.stringify({ card_id: card, amount, ts });
 
