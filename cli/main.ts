@@ -277,6 +277,8 @@ program
   .option('--max-body <size>', 'largest request body, e.g. 1mb', sizeOption, 1 << 20)
   .option('--body-timeout <duration>', 'a request body must arrive within this', '10s')
   .option('--threshold <x>', 'score at or above which label is 1', Number, 0.5)
+  .option('--tls-cert <file.pem>', 'serve HTTPS and WSS with this certificate (chain), with --tls-key (a key passphrase: RTML_TLS_KEY_PASSPHRASE)')
+  .option('--tls-key <file.pem>', 'the private key of --tls-cert')
   .action(lazy(async () => (await import('./serve.ts')).serveCommand));
 
 const keys = program.command('keys').description('API keys for rtml serve (stored hashed)');

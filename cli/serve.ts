@@ -24,6 +24,8 @@ export interface ServeOptions {
   maxBody: number;
   bodyTimeout: string;
   threshold: number;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -52,16 +54,24 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     rate: options.rate,
     body: { maxBytes: options.maxBody, timeoutMs: parseDuration(options.bodyTimeout, '--body-timeout') },
     threshold: options.threshold,
+    tls: tlsOf(options),
     log,
   });
   const status = server.catalog.status();
-  log(`rtml: serving on http://${options.host}:${server.port} (models: ${status.models.map((m) => `${m.name} ${m.serving ?? `not served: ${m.reason}`}`).join(', ') || 'none'}${status.ready ? '' : `; not ready: ${status.reasons.join('; ')}`})`);
+  log(`rtml: serving on ${options.tlsCert === undefined ? 'http' : 'https'}://${options.host}:${server.port} (models: ${status.models.map((m) => `${m.name} ${m.serving ?? `not served: ${m.reason}`}`).join(', ') || 'none'}${status.ready ? '' : `; not ready: ${status.reasons.join('; ')}`})`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
   await server.close();
   log('rtml: serve: stopped');
+}
+
+/** --tls-cert and --tls-key go together; a key's passphrase comes from RTML_TLS_KEY_PASSPHRASE, never the command line. */
+function tlsOf(options: ServeOptions): { certFile: string; keyFile: string; passphrase?: string } | undefined {
+  if (options.tlsCert === undefined && options.tlsKey === undefined) return undefined;
+  if (options.tlsCert === undefined || options.tlsKey === undefined) throw new RtmlError('RTML_E_USAGE', '--tls-cert and --tls-key go together: the certificate (PEM) and its private key');
+  return { certFile: options.tlsCert, keyFile: options.tlsKey, passphrase: process.env.RTML_TLS_KEY_PASSPHRASE };
 }
 
 export interface KeyCreateOptions {

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
-import { RtmlError } from '../engine/errors.ts';
+import { errorMessage, RtmlError } from '../engine/errors.ts';
 import type { OnlineStore } from '../connectors/features/stores.ts';
 import type { RegistryModelProvider } from '../models/registry/index.ts';
 import { Admission } from './admission.ts';
@@ -35,6 +36,8 @@ export interface ServeOptions {
   readonly maxBatchRows?: number;
   /** Score at or above which the label is 1 (default 0.5). */
   readonly threshold?: number;
+  /** Serve HTTPS and WSS with this PEM certificate (chain) and private key, instead of plain HTTP. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly passphrase?: string };
   readonly log?: (line: string) => void;
 }
 
@@ -71,7 +74,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     topics,
     documents: { openapi: JSON.stringify(openApiDocument(ROUTES, SOCKET_ROUTES)), html: apiHtml(ROUTES, SOCKET_ROUTES) },
   };
-  const app: TemplatedApp = uWS.App();
+  const app: TemplatedApp = options.tls === undefined ? uWS.App() : tlsApp(options.tls);
 
   // A route with a body starts reading it at once (uWS delivers body chunks only to a reader
   // attached inside the handler) while credentials are checked, which may take a JWKS round
@@ -122,4 +125,16 @@ function allowedMethods(routes: readonly Route[]): { pattern: RegExp; allow: str
     set.add(route.method.toUpperCase());
   }
   return [...methods].map(([path, set]) => ({ pattern: pathPattern(path), allow: [...set].join(', ') }));
+}
+
+/** An HTTPS/WSS app; the files are read here so that a bad path or key is one clear error at start (uWS only logs it). */
+function tlsApp(tls: NonNullable<ServeOptions['tls']>): TemplatedApp {
+  for (const [flag, file] of [['--tls-cert', tls.certFile], ['--tls-key', tls.keyFile]] as const) {
+    try {
+      if (!readFileSync(file, 'utf8').includes('-----BEGIN ')) throw new Error('not a PEM file');
+    } catch (err) {
+      throw new RtmlError('RTML_E_USAGE', `${flag} ${file}: ${errorMessage(err)}`);
+    }
+  }
+  return uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, passphrase: tls.passphrase });
 }
