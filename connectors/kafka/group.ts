@@ -50,6 +50,7 @@ export class KafkaGroupMember {
     let member: KafkaGroupMember | undefined;
     const consumer = new KafkaConsumer(
       {
+        ...kafka.security,
         'bootstrap.servers': kafka.brokers.join(','),
         'group.id': kafka.group,
         'enable.auto.commit': false,

@@ -40,6 +40,7 @@ export function kafkaSink(uri: string, options: KafkaSinkOptions = {}): SinkConn
       // acks=all. linger.ms 1: batches are handed off as the runtime finishes them, so a longer
       // linger only adds latency.
       const producer = new (kafkaModule().Producer)({
+        ...parsed.security,
         'bootstrap.servers': parsed.brokers.join(','),
         'enable.idempotence': true,
         // Java's (and the KafkaJS-style producer's) key → partition mapping.

@@ -6,7 +6,7 @@ import { call, kafkaModule, seconds, sleep, type NativeConsumer } from './client
 import { KafkaGroupMember } from './group.ts';
 import { kafkaSink } from './sink.ts';
 import { retryWithBackoff } from '../../storage/index.ts';
-import { parseKafkaUri, type KafkaUri } from './uri.ts';
+import { kafkaUriFor, parseKafkaUri, type KafkaUri } from './uri.ts';
 import { RegistryWriterSchemas, type SchemaRegistry } from './schemaRegistry.ts';
 import { emptyMessage, JSON_PAYLOADS, payloadOf, sourcePayloads, type PayloadFormat } from '../payload.ts';
 import { LocalSchemaIds, wirePayloads } from './wireFormat.ts';
@@ -54,7 +54,7 @@ export function kafkaSource(uri: string, options: KafkaSourceOptions = {}): Sour
         drained: (partitions) => joined.drained(partitions),
         leave: () => joined.leave(),
         exchange: async (name) => {
-          const exchangeUri = `kafka://${parsed.brokers.join(',')}/${await joined.exchangeTopic(name)}?group=${encodeURIComponent(parsed.group)}`;
+          const exchangeUri = kafkaUriFor(parsed, await joined.exchangeTopic(name), parsed.group);
           return { source: kafkaSource(exchangeUri, { ...options, member: joined }), sink: kafkaSink(exchangeUri), partitions: joined.partitionCountAtJoin };
         },
       };
@@ -93,7 +93,7 @@ const CONNECT_TIMEOUT_MS = 2000;
  */
 async function newestTimestamp(kafka: KafkaUri, partition: number, high: number): Promise<number> {
   const { KafkaConsumer } = kafkaModule();
-  const probe = new KafkaConsumer({ 'bootstrap.servers': kafka.brokers.join(','), 'group.id': kafka.group, 'enable.auto.commit': false, 'log_level': 0 }, {});
+  const probe = new KafkaConsumer({ ...kafka.security, 'bootstrap.servers': kafka.brokers.join(','), 'group.id': kafka.group, 'enable.auto.commit': false, 'log_level': 0 }, {});
   await call((cb) => probe.connect({ timeout: REQUEST_TIMEOUT_MS }, cb as never));
   try {
     probe.assign([{ topic: kafka.topic, partition, offset: high - 1 }]);
@@ -170,6 +170,7 @@ class KafkaSourceReader implements SourceReader {
     const { consumer, count } = await retryWithBackoff(
       async () => {
         const consumer = new KafkaConsumer({
+          ...kafka.security,
           'bootstrap.servers': brokers,
           'group.id': kafka.group,
           'enable.auto.commit': false,

@@ -12,9 +12,36 @@ export interface KafkaUri {
   schema: string | undefined;
   /** How long a source keeps retrying an unreachable cluster at start before giving up (ms). */
   connectTimeoutMs: number;
+  /**
+   * librdkafka's security settings for a managed cluster (TLS, SASL), from the URI's parameters of
+   * the same names; secrets from the environment (never the URI, which `ps` and logs show).
+   */
+  security: Readonly<Record<string, string>>;
 }
 
-export const FORM = 'kafka://host:port[,host2:port2]/topic[?group=<id>&schema=<file.avsc>&connect-timeout=60s]';
+export const FORM = 'kafka://host:port[,host2:port2]/topic[?group=<id>&schema=<file.avsc>&connect-timeout=60s&security.protocol=SASL_SSL&sasl.mechanisms=PLAIN&sasl.username=<user>&ssl.ca.location=<file>…]';
+
+/** librdkafka settings a URI may carry: how to reach a secured cluster (not tuning, which rtml sets). */
+const SECURITY_SETTINGS = [
+  'security.protocol',
+  'sasl.mechanisms',
+  'sasl.username',
+  'sasl.oauthbearer.method',
+  'sasl.oauthbearer.client.id',
+  'sasl.oauthbearer.token.endpoint.url',
+  'sasl.oauthbearer.scope',
+  'ssl.ca.location',
+  'ssl.certificate.location',
+  'ssl.key.location',
+  'ssl.endpoint.identification.algorithm',
+];
+
+/** Secrets, each from an environment variable when it is set. */
+const SECRET_SETTINGS: Readonly<Record<string, string>> = {
+  'sasl.password': 'RTML_KAFKA_SASL_PASSWORD',
+  'ssl.key.password': 'RTML_KAFKA_SSL_KEY_PASSWORD',
+  'sasl.oauthbearer.client.secret': 'RTML_KAFKA_OAUTH_CLIENT_SECRET',
+};
 const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
 
 /** Parses `kafka://host:port[,host2:port2]/topic?group=<id>&schema=<file.avsc>&connect-timeout=<duration>`. */
@@ -34,13 +61,32 @@ export function parseKafkaUri(uri: string): KafkaUri {
   }
   if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw bad(`topic ${JSON.stringify(topic)} must be 1-249 of letters, digits, '.', '_' and '-'`);
   const params = new URLSearchParams(m[3] ?? '');
-  const known = new Set(['group', 'schema', 'connect-timeout']);
-  for (const key of params.keys()) if (!known.has(key)) throw bad(`unknown parameter ${JSON.stringify(key)}`);
+  const known = new Set(['group', 'schema', 'connect-timeout', ...SECURITY_SETTINGS]);
+  for (const key of params.keys()) {
+    if (key in SECRET_SETTINGS) throw bad(`${key} does not belong in a URI (command lines and logs show it): set ${SECRET_SETTINGS[key]}`);
+    if (!known.has(key)) throw bad(`unknown parameter ${JSON.stringify(key)}`);
+  }
+  const security: Record<string, string> = {};
+  for (const key of SECURITY_SETTINGS) {
+    const value = params.get(key);
+    if (value !== null) security[key] = value;
+  }
+  for (const [key, variable] of Object.entries(SECRET_SETTINGS)) {
+    const value = process.env[variable];
+    if (value !== undefined && value !== '') security[key] = value;
+  }
   const group = params.get('group') ?? `rtml-${topic}`;
   if (group === '') throw bad('group= is empty');
   const schema = params.get('schema') ?? undefined;
   if (schema === '') throw bad('schema= is empty');
   const timeout = params.get('connect-timeout');
   const connectTimeoutMs = timeout === null ? DEFAULT_CONNECT_TIMEOUT_MS : parseDuration(/^\d+$/.test(timeout) ? Number(timeout) : timeout, `${uri}: connect-timeout`);
-  return { brokers, topic, group, schema, connectTimeoutMs };
+  return { brokers, topic, group, schema, connectTimeoutMs, security };
+}
+
+/** The URI of another topic on the same cluster (the scale-out exchange), with the same security settings (secrets stay in the environment). */
+export function kafkaUriFor(kafka: KafkaUri, topic: string, group: string): string {
+  const params = new URLSearchParams({ group });
+  for (const [key, value] of Object.entries(kafka.security)) if (!(key in SECRET_SETTINGS)) params.set(key, value);
+  return `kafka://${kafka.brokers.join(',')}/${topic}?${params}`;
 }
