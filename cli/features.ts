@@ -2,6 +2,7 @@ import { RtmlError } from '../engine/errors.ts';
 import { exportTrainingSet } from '../connectors/features/export.ts';
 import { getOnlineFeatures } from '../connectors/features/featureStore.ts';
 import { offlineStoreFromUri, onlineStoreFromUri } from '../connectors/features/uri.ts';
+import { logLine } from '../engine/log.ts';
 
 /** `rtml features …`: look up online values, list views, export point-in-time training sets. */
 
@@ -61,9 +62,9 @@ export async function featuresExportCommand(options: FeaturesExportOptions): Pro
     const gaps = Object.entries(summary.missing)
       .filter(([, n]) => n > 0)
       .map(([view, n]) => `${view}: ${n.toLocaleString('en-US')} label(s) without values`);
-    process.stderr.write(
+    logLine(
       `rtml: features export: ${summary.rows.toLocaleString('en-US')} row(s), ${summary.columns.length} column(s) to ${options.out}` +
-        `${gaps.length > 0 ? ` (${gaps.join('; ')})` : ''}\n`,
+        `${gaps.length > 0 ? ` (${gaps.join('; ')})` : ''}`,
     );
   } finally {
     await store.close();

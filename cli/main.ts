@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ErrorCodes, RtmlError, errorMessage } from '../engine/errors.ts';
 import { uriHelp } from '../connectors/uriForms.ts';
 import { rateOption, sizeOption } from './options.ts';
+import { logLine } from '../engine/log.ts';
 
 // `rtml log cat … | head`: the reader closed the pipe and wants no more; that is the end, not a crash.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -36,7 +37,16 @@ function learningRate(value: string): number {
   return n;
 }
 
-const program = new Command('rtml').description('rtml: real-time ML stream processing').showHelpAfterError();
+const program = new Command('rtml')
+  .description('rtml: real-time ML stream processing')
+  .showHelpAfterError()
+  .option('--log-format <format>', 'text (lines as they are) or json (one JSON object per line, with level and time, for log collectors)', process.env.RTML_LOG_FORMAT ?? 'text')
+  .option('--log-level <level>', 'debug, info, warn or error: lines below it are not written', process.env.RTML_LOG_LEVEL ?? 'info')
+  // Before any command runs: every line it reports goes through the chosen format.
+  .hook('preAction', async () => {
+    const { logFormat, logLevel } = program.opts<{ logFormat: string; logLevel: string }>();
+    if (logFormat !== 'text' || logLevel !== 'info') (await import('./logging.ts')).configureLogging(logFormat, logLevel);
+  });
 
 program
   .command('run')
@@ -311,9 +321,9 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof RtmlError) {
-    process.stderr.write(`rtml: error ${err.code} (${ErrorCodes[err.code]}): ${err.message}\n`);
+    logLine(`rtml: error ${err.code} (${ErrorCodes[err.code]}): ${err.message}`, 'error');
   } else {
-    process.stderr.write(`rtml: unexpected error: ${errorMessage(err)}\n`);
+    logLine(`rtml: unexpected error: ${errorMessage(err)}`, 'error');
     if (process.env.RTML_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
   }
   process.exitCode = process.exitCode || 1;

@@ -7,6 +7,7 @@ import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY } from '../models/registry/index.ts
 import { loadPolicy, runRetrain } from '../models/retrain/index.ts';
 import { openRetrainDeps, type RetrainStores } from './retrain.ts';
 import { runCommand, type RunCommandOptions } from './run.ts';
+import { logLine } from '../engine/log.ts';
 
 /**
  * `rtml monitor <model> --source predictions=URI [--source outcomes=URI --label is_fraud]`: watches a
@@ -85,12 +86,12 @@ function retrainLoop(policyFile: string, everyMs: number, stores: RetrainStores,
   let running: Promise<void> | undefined;
   const pass = (): void => {
     if (running !== undefined || signal.aborted) return;
-    running = runRetrain(policy, { ...deps, onStep: (step) => process.stderr.write(`rtml: retrain: ${step.line}\n`) })
+    running = runRetrain(policy, { ...deps, onStep: (step) => logLine(`rtml: retrain: ${step.line}`) })
       .then(
         (outcome) => {
-          if (outcome.failure !== null) process.stderr.write(`rtml: retrain: ${policy.model}: production is unchanged\n`);
+          if (outcome.failure !== null) logLine(`rtml: retrain: ${policy.model}: production is unchanged`, 'warn');
         },
-        (err: unknown) => void process.stderr.write(`rtml: retrain: ${policy.model}: ${errorMessage(err)}; production is unchanged\n`),
+        (err: unknown) => logLine(`rtml: retrain: ${policy.model}: ${errorMessage(err)}; production is unchanged`, 'error'),
       )
       .finally(() => (running = undefined));
   };

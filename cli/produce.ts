@@ -3,6 +3,7 @@ import { loadSchema, schemaDefinition } from '../engine/avro.ts';
 import { errorMessage, RtmlError } from '../engine/errors.ts';
 import { EventLog, eventEncoder } from '../connectors/log/index.ts';
 import { parseUri } from '../connectors/uri.ts';
+import { logLine } from '../engine/log.ts';
 
 export interface ProduceOptions {
   schema: string;
@@ -24,14 +25,14 @@ export async function produceCommand(uri: string, options: ProduceOptions): Prom
 
   const log = EventLog.openOrCreate(path, options.partitions);
   for (const tail of log.recovered) {
-    process.stderr.write(`rtml: ${uri} partition ${tail.partition}: cut a torn tail of ${tail.truncatedBytes} byte(s) at offset ${tail.offset} (${tail.reason})\n`);
+    logLine(`rtml: ${uri} partition ${tail.partition}: cut a torn tail of ${tail.truncatedBytes} byte(s) at offset ${tail.offset} (${tail.reason})`);
   }
   let appended = 0;
   let rejected = 0;
   let lineNo = 0;
   const reject = (reason: string) => {
     rejected++;
-    process.stderr.write(`rtml: line ${lineNo}: ${reason}\n`);
+    logLine(`rtml: line ${lineNo}: ${reason}`, 'warn');
   };
   try {
     const schemaId = log.registerSchema(schemaDefinition(type));
@@ -57,6 +58,6 @@ export async function produceCommand(uri: string, options: ProduceOptions): Prom
   } finally {
     log.close();
   }
-  process.stderr.write(`rtml: appended ${appended.toLocaleString('en-US')} record(s) to ${uri} (${log.partitions} partition(s)), rejected ${rejected}\n`);
+  logLine(`rtml: appended ${appended.toLocaleString('en-US')} record(s) to ${uri} (${log.partitions} partition(s)), rejected ${rejected}`);
   if (rejected > 0) process.exitCode = 1;
 }

@@ -15,6 +15,7 @@ import type { Topology } from '../engine/topology.ts';
 import { loadTopology } from './loadTopology.ts';
 import { startMetricsServer, type MetricsServer } from './metricsServer.ts';
 import { progressBar } from './progress.ts';
+import { logLine } from '../engine/log.ts';
 
 export interface RunCommandOptions {
   source: string[];
@@ -163,7 +164,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   let metrics: MetricsServer | undefined;
   if (options.metricsPort !== undefined) {
     metrics = await startMetricsServer(options.metricsPort, options.metricsHost ?? '127.0.0.1', topology.name);
-    process.stderr.write(`rtml: metrics on ${metrics.url}/metrics (health: ${metrics.url}/health)\n`);
+    logLine(`rtml: metrics on ${metrics.url}/metrics (health: ${metrics.url}/health)`);
   }
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -171,13 +172,13 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   process.once('SIGTERM', stop);
   const bar = progressBar(options.progress);
   const features = extras.features ? extras.features(controller.signal) : featureStoreFor(options, controller.signal);
-  const models = registryModels(options.registry ?? DEFAULT_REGISTRY, options.artifacts ?? DEFAULT_ARTIFACTS, (line) => process.stderr.write(`${line}\n`));
+  const models = registryModels(options.registry ?? DEFAULT_REGISTRY, options.artifacts ?? DEFAULT_ARTIFACTS, (line) => logLine(line));
   let stats: RunStats;
   // --status-interval: the latest progress, printed on a timer (so a run blocked on a store still reports).
   let latest: RunProgress | undefined;
   const status =
     statusMs !== undefined && !process.stderr.isTTY
-      ? setInterval(() => latest && process.stderr.write(`${statusLine({ ...latest, stats: { ...latest.stats, storeRetries: features.stats.retries } }, features.stats.unavailable)}\n`), statusMs)
+      ? setInterval(() => latest && logLine(statusLine({ ...latest, stats: { ...latest.stats, storeRetries: features.stats.retries } }, features.stats.unavailable)), statusMs)
       : undefined;
   status?.unref();
   let beside: { stop(): Promise<void> } | undefined;
@@ -201,7 +202,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
         latest = p;
         bar.update(p);
       },
-      warn: (m) => process.stderr.write(`rtml: ${m}\n`),
+      warn: (m) => logLine(`rtml: ${m}`, 'warn'),
       metrics: metrics?.registry,
       monitoring,
     };
@@ -218,8 +219,8 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
-  process.stderr.write(`${summaryLine(stats, options.cutWindows)}\n`);
+  logLine(summaryLine(stats, options.cutWindows));
   if (features.stats.rowsWritten > 0) {
-    process.stderr.write(`rtml: features: ${features.stats.rowsWritten.toLocaleString('en-US')} row(s) written to ${features.description}` + (features.stats.retries > 0 ? ` after ${features.stats.retries} retries (last: ${features.stats.lastError})` : '') + '\n');
+    logLine(`rtml: features: ${features.stats.rowsWritten.toLocaleString('en-US')} row(s) written to ${features.description}` + (features.stats.retries > 0 ? ` after ${features.stats.retries} retries (last: ${features.stats.lastError})` : ''));
   }
 }

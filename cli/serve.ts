@@ -6,6 +6,7 @@ import { createApiKey } from '../serving/apiKeys.ts';
 import { IngestTopic } from '../serving/ingest.ts';
 import type { RateLimit } from '../serving/rateLimit.ts';
 import { startServer } from '../serving/server.ts';
+import { logLine } from '../engine/log.ts';
 
 export interface ServeOptions {
   port: number;
@@ -34,7 +35,7 @@ export interface ServeOptions {
  * line, where `ps` would show it.
  */
 export async function serveCommand(options: ServeOptions): Promise<void> {
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = (line: string) => logLine(line);
   const secret = process.env.RTML_JWT_SECRET;
   const jwt = secret !== undefined || options.jwksUrl !== undefined ? { secret, jwksUrl: options.jwksUrl, issuer: options.jwtIssuer, audience: options.jwtAudience } : undefined;
   const ingest: IngestTopic[] = [];
@@ -84,5 +85,5 @@ export interface KeyCreateOptions {
 export function keysCreateCommand(id: string, options: KeyCreateOptions): void {
   const key = createApiKey(options.file, { id, scopes: options.scopes.split(',').map((s) => s.trim()), rate: options.rate });
   process.stdout.write(`${key}\n`);
-  process.stderr.write(`rtml: API key '${id}' written to ${options.file} (only its sha256); this is the only time it is shown\n`);
+  logLine(`rtml: API key '${id}' written to ${options.file} (only its sha256); this is the only time it is shown`);
 }

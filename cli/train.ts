@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { RtmlError } from '../engine/errors.ts';
 import { trainModel, type TrainedModel } from '../models/retrain/index.ts';
 import { readTrainingData } from '../models/training/index.ts';
+import { logLine } from '../engine/log.ts';
 
 /**
  * `rtml train --data train.csv --label is_fraud --features f1,f2,… --out model.onnx`: trains
@@ -38,10 +39,10 @@ export async function trainCommand(options: TrainOptions): Promise<TrainSummary>
   const n = (x: number) => x.toLocaleString('en-US');
   const m = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(4));
   const { metrics } = trained;
-  process.stderr.write(
+  logLine(
     `rtml: train: ${n(trained.rows)} rows (${n(trained.trainRows)} train, ${n(trained.heldOutRows)} held out), ${features.length} features, ` +
       `${trained.trees} trees in ${trained.seconds.toFixed(2)}s; AUC train ${m(metrics.train_auc)} held-out ${m(metrics.held_out_auc)}; ` +
-      `logloss train ${m(metrics.train_logloss)} held-out ${m(metrics.held_out_logloss)}; reference profile of ${features.length} features and the score; wrote ${options.out}\n`,
+      `logloss train ${m(metrics.train_logloss)} held-out ${m(metrics.held_out_logloss)}; reference profile of ${features.length} features and the score; wrote ${options.out}`,
   );
   return { ...summary, features };
 }

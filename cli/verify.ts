@@ -10,6 +10,7 @@ import { nullSink } from '../connectors/null/sink.ts';
 import { sourceFromUri } from '../connectors/uri.ts';
 import { loadTopology } from './loadTopology.ts';
 import { bindings } from './run.ts';
+import { logLine } from '../engine/log.ts';
 
 export interface VerifyOptions {
   source: string[];
@@ -94,11 +95,8 @@ export async function featuresVerifyCommand(file: string, options: VerifyOptions
   }
   if (report.length > 0) process.stdout.write(`${report.join('\n')}\n`);
   const n = (x: number) => x.toLocaleString('en-US');
-  process.stderr.write(
-    `rtml: features verify ${options.view}: ${n(entities.length)} entities recomputed from ${n(recompute.rows())} rows; ` +
+  logLine(`rtml: features verify ${options.view}: ${n(entities.length)} entities recomputed from ${n(recompute.rows())} rows; ` +
       `offline (${offline.description}) ${n(counts.offline)} mismatch(es); online (${online.description}) ${n(counts.online)} mismatch(es)` +
-      (counts.expired > 0 ? `, ${n(counts.expired)} expired by ttl` : '') +
-      '\n',
-  );
+      (counts.expired > 0 ? `, ${n(counts.expired)} expired by ttl` : ''));
   if (counts.online + counts.offline > 0) process.exitCode = 1;
 }

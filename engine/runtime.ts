@@ -18,6 +18,7 @@ import type { RunOptions, RunProgress, RunStats } from './run/options.ts';
 import { Outcomes } from './run/outcomes.ts';
 import { Scheduler } from './run/scheduler.ts';
 import { WatermarkTracker } from './run/watermarks.ts';
+import { logLine } from './log.ts';
 
 export type { ExchangeBinding, RunOptions, RunProgress, RunStats } from './run/options.ts';
 
@@ -126,7 +127,7 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
   }
 
   report(message: string): void {
-    (this.options.warn ?? ((m: string) => process.stderr.write(`rtml: ${m}\n`)))(message);
+    (this.options.warn ?? ((m: string) => logLine(`rtml: ${m}`, 'warn')))(message);
   }
 
   /** Builds the topology without running it: the repartition() it uses, if any (engine/worker.ts). */

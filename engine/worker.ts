@@ -7,6 +7,7 @@ import { errorMessage, RtmlError } from './errors.ts';
 import type { GroupMembership } from './io.ts';
 import { runTopology, TopologyRun, type RunOptions, type RunStats } from './runtime.ts';
 import type { Topology } from './topology.ts';
+import { logLine } from './log.ts';
 
 /**
  * Scale-out, the Kafka Streams way: N workers (processes, usually on N machines) run the same
@@ -65,7 +66,7 @@ function claimTask(dir: string): { held(): boolean } {
 
 /** One worker of a scale-out group: runs tasks for the partitions the group gives it until the inputs end (or `signal` aborts a live run). */
 export async function runWorker(topology: Topology, options: WorkerOptions): Promise<RunStats> {
-  const log = options.log ?? ((m: string) => process.stderr.write(`rtml: ${m}\n`));
+  const log = options.log ?? ((m: string) => logLine(`rtml: ${m}`));
   // The first source (by name) joins the group; the others are co-partitioned with it.
   const [lead, ...others] = Object.keys(options.sources)
     .sort()

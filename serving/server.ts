@@ -18,6 +18,7 @@ import { ROUTES, SOCKET_ROUTES, type BoundRoute, type Route, type RouteContext }
 import { pathParams, pathPattern, uwsPattern } from './routes/route.ts';
 import { openSocketRoute, type SocketLimits } from './socket.ts';
 import { bodyValidator } from './validation.ts';
+import { logLine } from '../engine/log.ts';
 
 export interface ServeOptions {
   readonly port: number;
@@ -56,7 +57,7 @@ export interface RunningServer {
  * Batcher, which coalesces what arrives together into one feature-store round trip and one model call.
  */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = options.log ?? ((line: string) => logLine(line));
   const metrics = new ServingMetrics();
   const auth = createAuthenticator(options.auth ?? {});
   if (!auth.enabled) log('rtml: serve: no API keys and no JWT configured: every route is open (use --api-keys or --jwt-secret/--jwks-url)');

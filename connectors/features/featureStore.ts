@@ -2,6 +2,7 @@ import type { FeatureRow, FeatureStore, FeatureView, FeatureWriter } from '../..
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
 import type { OfflineStore, OnlineFeatures, OnlineStore } from './stores.ts';
 import { retryWithBackoff, unreachableReason } from '../../storage/index.ts';
+import { logLine } from '../../engine/log.ts';
 
 /**
  * A run's feature store: every row goes to the offline store (history, for training sets), then
@@ -50,7 +51,7 @@ export interface RtmlFeatureStore extends FeatureStore {
 
 export function featureStore(options: FeatureStoreOptions): RtmlFeatureStore {
   const { online, offline, signal } = options;
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = options.log ?? ((line: string) => logLine(line, 'warn'));
   const initialMs = options.retry?.initialMs ?? 100;
   const maxMs = options.retry?.maxMs ?? 5_000;
   const stats: FeatureStoreStats = { rowsWritten: 0, retries: 0, lastError: undefined, unavailable: false };

@@ -4,6 +4,7 @@ import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import { retryWithBackoff } from '../../storage/index.ts';
 import { seconds } from './client.ts';
 import { wireSchemaId, type WriterSchemas } from './wireFormat.ts';
+import { logLine } from '../../engine/log.ts';
 
 /**
  * A client for the Confluent Schema Registry REST API (`--schema-registry URL`): the subset the
@@ -85,7 +86,7 @@ export class SchemaRegistry {
     this.url = parsed.base;
     this.authorization = parsed.authorization;
     this.retryForMs = options.retryForMs ?? DEFAULT_RETRY_FOR_MS;
-    this.log = options.log ?? ((m) => process.stderr.write(`${m}\n`));
+    this.log = options.log ?? ((m) => logLine(m, 'warn'));
   }
 
   /** The writer schema of `id` if it has been looked up already. */

@@ -10,6 +10,7 @@ import { kafkaUriFor, parseKafkaUri, type KafkaUri } from './uri.ts';
 import { RegistryWriterSchemas, type SchemaRegistry } from './schemaRegistry.ts';
 import { emptyMessage, JSON_PAYLOADS, payloadOf, sourcePayloads, type PayloadFormat } from '../payload.ts';
 import { LocalSchemaIds, wirePayloads } from './wireFormat.ts';
+import { logLine } from '../../engine/log.ts';
 
 export interface KafkaSourceOptions {
   /** Extra Avro types whose Confluent-wire ids the source should know (the reader schema always is). */
@@ -47,7 +48,7 @@ export function kafkaSource(uri: string, options: KafkaSourceOptions = {}): Sour
     uri,
     open: (openOptions: SourceOpenOptions) => KafkaSourceReader.open(uri, parsed, openOptions, options, member),
     joinGroup: async (listener: GroupListener): Promise<GroupMembership> => {
-      const joined = await KafkaGroupMember.join(parsed, listener, options.log ?? ((m: string) => process.stderr.write(`${m}\n`)));
+      const joined = await KafkaGroupMember.join(parsed, listener, options.log ?? ((m: string) => logLine(m)));
       member = joined;
       const membership: GroupMembership = {
         description: joined.description,
@@ -163,7 +164,7 @@ class KafkaSourceReader implements SourceReader {
   }
 
   static async open(uri: string, kafka: KafkaUri, options: SourceOpenOptions, extra: KafkaSourceOptions, member: KafkaGroupMember | undefined): Promise<KafkaSourceReader> {
-    const log = extra.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+    const log = extra.log ?? ((m: string) => logLine(m));
     const { KafkaConsumer } = kafkaModule();
     const brokers = kafka.brokers.join(',');
     let reader: KafkaSourceReader | undefined;

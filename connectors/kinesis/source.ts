@@ -5,6 +5,7 @@ import { retryWithBackoff } from '../../storage/index.ts';
 import { bareAvroPayloads, payloadOf, schemaName, sourcePayloads, type PayloadFormat } from '../payload.ts';
 import { kinesisClient } from './client.ts';
 import { errorName, parseKinesisUri, sleep, type KinesisUri } from './uri.ts';
+import { logLine } from '../../engine/log.ts';
 
 export interface KinesisSourceOptions {
   /** Where retry notices go (default stderr). */
@@ -200,7 +201,7 @@ class KinesisSourceReader implements SourceReader {
     if (from !== undefined && 'time' in from && to !== undefined && 'offset' in to) {
       throw new RtmlError('RTML_E_BINDING', `${uri}: a Kinesis replay from a time counts offsets from there, so it cannot end at an offset: give --to a time too, or --from an offset`);
     }
-    const log = extra.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+    const log = extra.log ?? ((m: string) => logLine(m));
     const client = kinesisClient(parsed);
     try {
       const shards = await listShardsRetrying(client, parsed, uri, log);

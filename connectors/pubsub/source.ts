@@ -5,6 +5,7 @@ import { InputRecord, type SourceConnector, type SourceOpenOptions, type SourceR
 import { retryWithBackoff } from '../../storage/index.ts';
 import { bareAvroPayloads, payloadOf, sourcePayloads, type PayloadFormat } from '../payload.ts';
 import { parsePubSubUri, type PubSubUri } from './uri.ts';
+import { logLine } from '../../engine/log.ts';
 
 /** Messages held (buffered or processed, not yet acknowledged) before the client stops pulling. */
 export const MAX_UNACKED = 10_000;
@@ -48,7 +49,7 @@ export async function connectWithRetry<T>(uri: PubSubUri, what: string, probe: (
       maxMs: 5000,
       giveUpAfterMs: uri.connectTimeoutMs,
       retryable: (err) => (err instanceof RtmlError ? undefined : errorMessage(err).split('\n')[0]!),
-      onRetry: ({ reason, delayMs }) => process.stderr.write(`rtml: pubsub ${uri.project} unreachable (${reason}); retrying in ${delayMs} ms\n`),
+      onRetry: ({ reason, delayMs }) => logLine(`rtml: pubsub ${uri.project} unreachable (${reason}); retrying in ${delayMs} ms`, 'warn'),
       giveUp: ({ reason, elapsedMs, error }) => new RtmlError('RTML_E_BINDING', `pubsub ${uri.project} unreachable for ${Math.round(elapsedMs / 1000)} s (${reason}); giving up`, { cause: error }),
     },
   );

@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { basename, dirname, join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { errorMessage, RtmlError } from '../errors.ts';
+import { logLine } from '../log.ts';
 
 /**
  * Checkpoints: a run's operator state, watermarks, counters, source positions and sink positions,
@@ -64,7 +65,7 @@ export class CheckpointFile {
       const half = pauseMs > 0 ? bytes.length >> 1 : bytes.length;
       writeSync(fd, bytes, 0, half);
       if (pauseMs > 0) {
-        process.stderr.write(`rtml: checkpoint write paused half-done (${this.path})\n`);
+        logLine(`rtml: checkpoint write paused half-done (${this.path})`);
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pauseMs);
         writeSync(fd, bytes, half, bytes.length - half);
       }

@@ -1,6 +1,7 @@
 import { errorMessage } from '../../engine/errors.ts';
 import type { Listener } from './listen.ts';
 import type { Routing } from './routing.ts';
+import { logLine } from '../../engine/log.ts';
 
 /**
  * Tells a running process when a model's routing changes, without a restart.
@@ -47,7 +48,7 @@ export interface WatchSource {
 }
 
 export async function startWatch(source: WatchSource, onChange: (routing: Routing) => void | Promise<void>, options: WatchOptions = {}): Promise<RoutingWatch> {
-  const onError = options.onError ?? ((err: Error) => process.stderr.write(`rtml: ${err.message}\n`));
+  const onError = options.onError ?? ((err: Error) => logLine(`rtml: ${err.message}`, 'warn'));
   let last = -1;
   let closed = false;
   let running: Promise<void> | undefined;
