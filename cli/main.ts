@@ -40,9 +40,10 @@ function learningRate(value: string): number {
 const program = new Command('rtml')
   .description('rtml: real-time ML stream processing')
   .showHelpAfterError()
-  .option('--log-format <format>', 'text (lines as they are) or json (one JSON object per line, with level and time, for log collectors)', process.env.RTML_LOG_FORMAT ?? 'text')
-  .option('--log-level <level>', 'debug, info, warn or error: lines below it are not written', process.env.RTML_LOG_LEVEL ?? 'info')
-  // Before any command runs: every line it reports goes through the chosen format.
+  .option('--log-format <format>', 'text (lines as they are) or json (one JSON object per line, with level and time, for log collectors)', 'text')
+  .option('--log-level <level>', 'debug, info, warn or error: lines below it are not written', 'info')
+  .option('--config <file.yaml>', 'settings for every command (top level) or one (under its name), below the command line and RTML_<OPTION> variables (default: RTML_CONFIG; see docs/configuration.md)')
+  // Before the command runs, every line it reports goes through the chosen format.
   .hook('preAction', async () => {
     const { logFormat, logLevel } = program.opts<{ logFormat: string; logLevel: string }>();
     if (logFormat !== 'text' || logLevel !== 'info') (await import('./logging.ts')).configureLogging(logFormat, logLevel);
@@ -318,6 +319,8 @@ log
   .action(lazy(async () => (await import('./log.ts')).logCatCommand));
 
 try {
+  // The config file and the environment fill in options before the command line is parsed (cli/config.ts).
+  (await import('./config.ts')).applyConfig(program, process.argv);
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof RtmlError) {
