@@ -4,7 +4,7 @@
 # as root, else listed for you to install — then the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")"
-PACKAGES=(librdkafka-dev libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev kcat gcc docker-compose)
+PACKAGES=(librdkafka-dev libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev kcat gcc docker-compose prometheus)
 if ! dpkg -s "${PACKAGES[@]}" > /dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     apt-get update -q
