@@ -154,7 +154,7 @@ after(async () => {
 describe('kafka connector', () => {
   it('parses kafka:// URIs and rejects bad ones naming the expected form', () => {
     assert.deepEqual(parseKafkaUri('kafka://a:9092,b:9093/events?group=g1&schema=s.avsc'), {
-      brokers: ['a:9092', 'b:9093'], topic: 'events', group: 'g1', schema: 's.avsc', connectTimeoutMs: 60_000,
+      brokers: ['a:9092', 'b:9093'], topic: 'events', group: 'g1', schema: 's.avsc', connectTimeoutMs: 60_000, security: {},
     });
     assert.equal(parseKafkaUri('kafka://a:9092/events').group, 'rtml-events');
     for (const bad of ['kafka://a/events', 'kafka://a:9092/', 'kafka:a:9092/events', 'kafka://a:9092/ev?grp=x', 'kafka://a:9092/e v']) {
