@@ -48,17 +48,11 @@ export class AsOfJoinStore implements Stateful {
   private readonly pruning = new TimerHeap<Versions>();
   private watermark = -Infinity;
   private seq = 0;
-  private versionCount = 0;
 
   constructor(
     private readonly settings: AsOfJoinSettings,
     private readonly result: AsOfResult,
   ) {}
-
-  /** Table versions and waiting stream events held now. */
-  get heldEvents(): number {
-    return this.versionCount + this.waiting.size;
-  }
 
   /** Takes a table event: a new version of its key; false when it is older than the retention. */
   addVersion(key: RecordKey, time: number, event: unknown): boolean {
@@ -96,7 +90,6 @@ export class AsOfJoinStore implements Stateful {
       const versions = timer.target;
       versions.timer = undefined;
       versions.events.shift();
-      this.versionCount--;
       this.schedulePruning(versions);
     }
   }
@@ -119,7 +112,6 @@ export class AsOfJoinStore implements Stateful {
     this.byKey.clear();
     this.waiting.clear();
     this.pruning.clear();
-    this.versionCount = 0;
     for (const [key, saved] of versions) {
       const v: Versions = { key, events: new SortedEvents(), timer: undefined };
       this.byKey.set(key, v);
@@ -134,7 +126,6 @@ export class AsOfJoinStore implements Stateful {
 
   private insertVersion(versions: Versions, held: HeldEvent): void {
     versions.events.insert(held);
-    this.versionCount++;
     this.schedulePruning(versions);
   }
 

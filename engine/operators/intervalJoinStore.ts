@@ -64,17 +64,11 @@ export class IntervalJoinStore implements Stateful {
   private readonly timers = new TimerHeap<KeyTimerTarget>();
   private watermark = -Infinity;
   private seq = 0;
-  private held = 0;
 
   constructor(
     private readonly bounds: IntervalJoinBounds,
     private readonly output: IntervalJoinOutput,
   ) {}
-
-  /** Events held now (both sides). */
-  get heldEvents(): number {
-    return this.held;
-  }
 
   /** Takes an event of one side; false when it is late (`t + lateness < W`). */
   add(side: Side, key: RecordKey, time: number, event: unknown): boolean {
@@ -119,7 +113,6 @@ export class IntervalJoinStore implements Stateful {
       const { events, side } = timer.target;
       events.timers[side] = undefined;
       const freed = events.sides[side].shift();
-      this.held--;
       if (side === LEFT && unmatchedLeft && !freed.matched) output.unmatched(events.key, freed);
       const next = events.sides[side].first;
       if (next !== undefined) this.schedule(events, side, next);
@@ -138,7 +131,6 @@ export class IntervalJoinStore implements Stateful {
     this.seq = seq;
     this.byKey.clear();
     this.timers.clear();
-    this.held = 0;
     for (const [key, ...sides] of keys) {
       const events = this.keyEvents(key);
       for (const side of [LEFT, RIGHT] as const) {
@@ -160,7 +152,6 @@ export class IntervalJoinStore implements Stateful {
   }
 
   private hold(events: KeyEvents, side: Side, held: HeldEvent): void {
-    this.held++;
     if (events.sides[side].insert(held)) this.schedule(events, side, held);
   }
 
