@@ -265,6 +265,13 @@ registryOptions(
     .argument('<version>', 'version, e.g. 3 or v3')
     .option('--json', 'the whole profile as JSON (with its quantile sketches)', false),
 ).action(async (name: string, version: string, options) => void (await (await import('./models.ts')).modelsProfileCommand(name, version, options)));
+registryOptions(
+  models
+    .command('history')
+    .description("a model's audit history: versions registered, routing changes and retraining decisions, with who made each and when")
+    .argument('<name>', 'model name')
+    .option('--json', 'JSON lines instead of a table', false),
+).action(async (name: string, options) => void (await (await import('./models.ts')).modelsHistoryCommand(name, options)));
 registryOptions(models.command('routing').description("a model's current routing").argument('<name>', 'model name').option('--json', 'as JSON', false)).action(
   async (name: string, options) => void (await (await import('./models.ts')).modelsRoutingCommand(name, options)),
 );

@@ -1,6 +1,6 @@
 import type { ReferenceProfile } from '../engine/monitoring/profile.ts';
 import { RtmlError } from '../engine/errors.ts';
-import { describeRouting, openRegistry, type ModelVersion, type Registered, type Registry, type Routing, type RoutingUpdate, type Split, type Stage } from '../models/registry/index.ts';
+import { describeRouting, openRegistry, type ModelVersion, type Registered, type Registry, type Routing, type RoutingEvent, type RoutingUpdate, type Split, type Stage } from '../models/registry/index.ts';
 
 /**
  * `rtml models …`: register ONNX models and route them. Each action prints one line on stdout;
@@ -59,6 +59,25 @@ export async function modelsListCommand(name: string | undefined, options: Model
       table.push([v.name, `v${v.version}`, roles.join(',') || '-', v.sha256.slice(0, 12), String(v.featureCount), v.createdAt.toISOString(), metricsText(v).replace(/^, /, '') || '-']);
     }
     printTable(table, say);
+  });
+}
+
+/** `rtml models history <name> [--json]`: the audit history — versions registered, routing changes, retraining decisions — with who and when. */
+export async function modelsHistoryCommand(name: string, options: RegistryFlags & { json?: boolean }): Promise<RoutingEvent[]> {
+  return withRegistry(options, async (registry, say) => {
+    const events = await registry.history(name);
+    if (options.json) {
+      for (const e of events) say(JSON.stringify({ ...e, at: e.at.toISOString() }));
+      return events;
+    }
+    if (events.length === 0) {
+      say(`${registry.description}: no history for '${name}'`);
+      return events;
+    }
+    const table = [['AT', 'REVISION', 'ACTION', 'ACTOR', 'DETAIL']];
+    for (const e of events) table.push([e.at.toISOString(), String(e.revision), e.action, e.actor ?? '-', JSON.stringify(e.detail)]);
+    printTable(table, say);
+    return events;
   });
 }
 

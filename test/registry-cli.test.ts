@@ -4,6 +4,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import {
   modelsAbCommand,
+  modelsHistoryCommand,
   modelsListCommand,
   modelsPromoteCommand,
   modelsRegisterCommand,
@@ -62,6 +63,16 @@ describe('rtml models commands', () => {
     assert.match(table[3]!, / v3 +- /);
     const lines = (await stdout(() => modelsListCommand(name, { ...flags, json: true }))).trim().split('\n').map((l) => JSON.parse(l) as { version: number; roles: string[]; sha256: string });
     assert.deepEqual(lines.map((l) => [l.version, l.roles]), [[1, ['production']], [2, []], [3, []]]);
+
+    // The audit history: every version registered and every change, in order, with who made it.
+    const history = (await stdout(() => modelsHistoryCommand(name, flags))).trimEnd().split('\n');
+    assert.match(history[0]!, /^AT +REVISION +ACTION +ACTOR +DETAIL$/);
+    assert.deepEqual(history.slice(1).map((l) => l.split(/ {2,}/)[2]), ['register', 'promote', 'register', 'promote', 'register', 'promote', 'ab', 'shadow', 'rollback', 'ab']);
+    process.env.RTML_ACTOR = 'ci-pipeline (alice)';
+    t.after(() => delete process.env.RTML_ACTOR);
+    await stdout(() => modelsShadowCommand(name, ['3'], flags));
+    const last = JSON.parse((await stdout(() => modelsHistoryCommand(name, { ...flags, json: true }))).trim().split('\n').at(-1)!) as { action: string; actor: string; revision: number; detail: Record<string, unknown> };
+    assert.deepEqual([last.action, last.actor, last.revision], ['shadow', 'ci-pipeline (alice)', 8]);
   });
 
   it('refusals carry RTML_E codes and name what to fix', async (t) => {

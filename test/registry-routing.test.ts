@@ -1,3 +1,4 @@
+import { hostname, userInfo } from 'node:os';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { partitionFor } from '../connectors/log/partitioner.ts';
@@ -35,9 +36,11 @@ describe('model registry: routing (Postgres)', () => {
     assert.equal((await registry.routing(name)).production, 1);
     const events = await registry.history(name);
     assert.deepEqual(
-      events.map((e) => [e.revision, e.action, e.detail.from, e.detail.to]),
-      [[1, 'promote', null, 1], [2, 'promote', 1, 2], [3, 'promote', 2, 3], [4, 'rollback', 3, 2], [5, 'rollback', 2, 1]],
+      events.map((e) => [e.revision, e.action, e.action === 'register' ? e.detail.version : e.detail.from, e.detail.to]),
+      [[0, 'register', 1, undefined], [0, 'register', 2, undefined], [0, 'register', 3, undefined], [1, 'promote', null, 1], [2, 'promote', 1, 2], [3, 'promote', 2, 3], [4, 'rollback', 3, 2], [5, 'rollback', 2, 1]],
     );
+    // Each change names who made it: RTML_ACTOR, else the OS user at this host.
+    assert.deepEqual([...new Set(events.map((e) => e.actor))], [process.env.RTML_ACTOR ?? `${userInfo().username}@${hostname()}`]);
   });
 
   it('staging: added, kept apart from production, left when promoted', async (t) => {

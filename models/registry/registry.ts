@@ -1,3 +1,4 @@
+import { hostname, userInfo } from 'node:os';
 import { RtmlError, errorMessage } from '../../engine/errors.ts';
 import { parseProfile, type ReferenceProfile } from '../../engine/monitoring/profile.ts';
 import { unreachableReason, type SqlClient, type SqlQuery } from '../../storage/index.ts';
@@ -51,6 +52,8 @@ export interface RegistryOptions {
   readonly listener?: Listener;
   /** Whether close() closes `sql` too (true when the registry opened it). */
   readonly ownsSql?: boolean;
+  /** Who this registry's changes are recorded as in the audit history (default: RTML_ACTOR, else user@host). */
+  readonly actor?: string;
 }
 
 export interface RegisterOptions {
@@ -86,6 +89,7 @@ export class Registry {
   private readonly ownsSql: boolean;
   private readonly ready: () => Promise<void>;
   private readonly watches = new Set<RoutingWatch>();
+  private readonly actor: string;
 
   constructor(options: RegistryOptions) {
     this.sql = options.sql;
@@ -93,6 +97,7 @@ export class Registry {
     this.artifacts = new ArtifactStore(options.artifacts);
     this.listener = options.listener;
     this.ownsSql = options.ownsSql ?? false;
+    this.actor = options.actor ?? defaultActor();
     this.ready = schemaOnce(options.sql);
   }
 
@@ -141,8 +146,9 @@ export class Registry {
         });
       }
       let routing = await selectRouting(tx, name);
+      if (created) await insertEvent(tx, name, routing.revision, 'register', { version: version.version, sha256: version.sha256, ...(version.featureChange === null ? {} : { featureChange: version.featureChange }) }, this.actor);
       const staged = options.stage === undefined ? null : promote(routing, version.version, options.stage, await versionNumbers(tx, name));
-      if (staged !== null) routing = await applyChange(tx, staged);
+      if (staged !== null) routing = await applyChange(tx, staged, this.actor);
       return { version, created, routing };
     });
   }
@@ -175,7 +181,7 @@ export class Registry {
     return this.reading((q) => selectRouting(q, name));
   }
 
-  /** Every routing change of `name` and every decision audit() recorded, oldest first. */
+  /** The audit history of `name`, oldest first: every version registered, every routing change and every decision audit() recorded, each with its actor. */
   history(name: string): Promise<RoutingEvent[]> {
     return this.reading((q) => selectEvents(q, name));
   }
@@ -189,7 +195,7 @@ export class Registry {
     checkName(name);
     return this.inTransaction(async (tx) => {
       await lockName(tx, name);
-      return insertEvent(tx, name, await selectRevision(tx, name), action, detail);
+      return insertEvent(tx, name, await selectRevision(tx, name), action, detail, this.actor);
     });
   }
 
@@ -254,7 +260,7 @@ export class Registry {
       const previous = await selectRouting(tx, name);
       const change = decide(previous, await versionNumbers(tx, name));
       if (change === null) return { previous, routing: previous, changed: false };
-      return { previous, routing: await applyChange(tx, change), changed: true };
+      return { previous, routing: await applyChange(tx, change, this.actor), changed: true };
     });
   }
 
@@ -297,4 +303,17 @@ function same(a: readonly string[], b: readonly string[]): boolean {
 
 function refuse(message: string): RtmlError {
   return new RtmlError('RTML_E_REGISTRY', message);
+}
+
+/** RTML_ACTOR (set it to the person or pipeline behind a service account), else the OS user at this host. */
+function defaultActor(): string {
+  const set = process.env.RTML_ACTOR?.trim();
+  if (set) return set;
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = String(process.getuid?.() ?? 'unknown');
+  }
+  return `${user}@${hostname()}`;
 }

@@ -11,8 +11,8 @@ import { ddlOnce, type SqlClient, type SqlQuery } from '../../storage/index.ts';
  * - `rtml_model_routing`: one row per name — production version, the stack of production versions
  *   rollback walks back, staging versions, the A/B split, shadow versions, and a revision bumped by
  *   every change (what watchers compare).
- * - `rtml_model_events`: the audit history: every routing change and every retraining decision
- *   (action, detail, revision, time).
+ * - `rtml_model_events`: the audit history: every registered version, every routing change and
+ *   every retraining decision (action, detail, revision, time, and who: the actor).
  */
 
 export const VERSIONS = 'rtml_model_versions';
@@ -66,6 +66,8 @@ const DDL = [
      detail jsonb NOT NULL,
      at timestamptz NOT NULL DEFAULT now())`,
   `CREATE INDEX IF NOT EXISTS ${EVENTS}_name ON ${EVENTS} (name, id)`,
+  // Who made the change (RegistryOptions.actor); a column added later, null in older rows.
+  `ALTER TABLE ${EVENTS} ADD COLUMN IF NOT EXISTS actor text`,
 ];
 
 /** Creates the tables (once per client); see ddlOnce. */

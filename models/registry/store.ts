@@ -33,8 +33,11 @@ export interface RoutingEvent {
   readonly action: string;
   readonly detail: Readonly<Record<string, unknown>>;
   readonly at: Date;
+  /** Who made the change (user@host, or RTML_ACTOR); null for events recorded before actors were. */
+  readonly actor: string | null;
 }
 
+const EVENT_COLUMNS = 'name, revision, action, detail, at, actor';
 const VERSION_COLUMNS = 'name, version, sha256, created_at, features, feature_count, signature, metrics, artifact, size_bytes, feature_change';
 
 export async function selectVersions(q: SqlQuery, name?: string): Promise<ModelVersion[]> {
@@ -118,7 +121,7 @@ export async function selectRevision(q: SqlQuery, name: string): Promise<number>
  * caller's transaction, so listeners hear of it only once it is committed, and never of a change
  * that was rolled back.
  */
-export async function applyChange(tx: SqlQuery, change: Change): Promise<Routing> {
+export async function applyChange(tx: SqlQuery, change: Change, actor: string): Promise<Routing> {
   const r = change.routing;
   const revision = r.revision + 1;
   const { rows } = await tx.query<{ updated_at: string | Date }>(
@@ -128,30 +131,31 @@ export async function applyChange(tx: SqlQuery, change: Change): Promise<Routing
       'staging = EXCLUDED.staging, ab = EXCLUDED.ab, shadow = EXCLUDED.shadow, updated_at = EXCLUDED.updated_at RETURNING updated_at',
     [r.name, revision, r.production, JSON.stringify(r.productionHistory), JSON.stringify(r.staging), JSON.stringify(r.ab), JSON.stringify(r.shadow)],
   );
-  await insertEvent(tx, r.name, revision, change.action, change.detail);
+  await insertEvent(tx, r.name, revision, change.action, change.detail, actor);
   await tx.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ name: r.name, revision })]);
   return { ...r, revision, updatedAt: new Date(rows[0]!.updated_at) };
 }
 
 /** One row of the audit history; `revision` is the routing revision the event belongs to. */
-export async function insertEvent(q: SqlQuery, name: string, revision: number, action: string, detail: Readonly<Record<string, unknown>>): Promise<RoutingEvent> {
-  const { rows } = await q.query(`INSERT INTO ${EVENTS} (name, revision, action, detail) VALUES ($1, $2, $3, $4::jsonb) RETURNING name, revision, action, detail, at`, [
+export async function insertEvent(q: SqlQuery, name: string, revision: number, action: string, detail: Readonly<Record<string, unknown>>, actor: string): Promise<RoutingEvent> {
+  const { rows } = await q.query(`INSERT INTO ${EVENTS} (name, revision, action, detail, actor) VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING ${EVENT_COLUMNS}`, [
     name,
     revision,
     action,
     JSON.stringify(detail),
+    actor,
   ]);
   return eventFromRow(rows[0]!);
 }
 
 export async function selectEvents(q: SqlQuery, name: string): Promise<RoutingEvent[]> {
-  const { rows } = await q.query(`SELECT name, revision, action, detail, at FROM ${EVENTS} WHERE name = $1 ORDER BY id`, [name]);
+  const { rows } = await q.query(`SELECT ${EVENT_COLUMNS} FROM ${EVENTS} WHERE name = $1 ORDER BY id`, [name]);
   return rows.map(eventFromRow);
 }
 
 /** The latest event of `name` with this action; undefined when there is none. */
 export async function selectLastEvent(q: SqlQuery, name: string, action: string): Promise<RoutingEvent | undefined> {
-  const { rows } = await q.query(`SELECT name, revision, action, detail, at FROM ${EVENTS} WHERE name = $1 AND action = $2 ORDER BY id DESC LIMIT 1`, [name, action]);
+  const { rows } = await q.query(`SELECT ${EVENT_COLUMNS} FROM ${EVENTS} WHERE name = $1 AND action = $2 ORDER BY id DESC LIMIT 1`, [name, action]);
   return rows[0] === undefined ? undefined : eventFromRow(rows[0]);
 }
 
@@ -162,6 +166,7 @@ function eventFromRow(r: Record<string, unknown>): RoutingEvent {
     action: r.action as string,
     detail: r.detail as Record<string, unknown>,
     at: new Date(r.at as string | Date),
+    actor: (r.actor as string | null) ?? null,
   };
 }
 
