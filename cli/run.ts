@@ -8,7 +8,7 @@ import { featureStore, type RtmlFeatureStore } from '../connectors/features/feat
 import { DEFAULT_OFFLINE, DEFAULT_ONLINE, offlineStoreFromUri, onlineStoreFromUri } from '../connectors/features/uri.ts';
 import { parseRegistryUrl } from '../connectors/kafka/schemaRegistry.ts';
 import { sinkFromUri, sourceFromUri } from '../connectors/uri.ts';
-import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY, registryModels } from '../models/registry/index.ts';
+import { DEFAULT_ARTIFACTS, DEFAULT_REGISTRY, modelLoadMetrics, registryModels } from '../models/registry/index.ts';
 import { onnxFileModels } from '../models/onnx/index.ts';
 import { monitoringRecorder } from '../monitoring/postgresRecorder.ts';
 import type { Topology } from '../engine/topology.ts';
@@ -173,6 +173,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   const bar = progressBar(options.progress);
   const features = extras.features ? extras.features(controller.signal) : featureStoreFor(options, controller.signal);
   const models = registryModels(options.registry ?? DEFAULT_REGISTRY, options.artifacts ?? DEFAULT_ARTIFACTS, (line) => logLine(line));
+  if (metrics !== undefined) modelLoadMetrics(metrics.registry, models);
   let stats: RunStats;
   // --status-interval: the latest progress, printed on a timer (so a run blocked on a store still reports).
   let latest: RunProgress | undefined;

@@ -60,7 +60,7 @@ describe('Prometheus config and alerts (promtool)', () => {
     const checked = promtool('check', 'rules', 'alerts.yml');
     assert.equal(checked.status, 0, checked.output);
     const rules = alertRules();
-    assert.ok(rules.length >= 12, `${rules.length} alerts`);
+    assert.ok(rules.length >= 13, `${rules.length} alerts`);
     for (const rule of rules) {
       assert.match(rule.for ?? '', /^\d+[smh]$/, `${rule.alert}: for:`);
       assert.match(rule.labels?.severity ?? '', /^(warning|critical)$/, `${rule.alert}: severity`);

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { Registry as MetricsRegistry } from 'prom-client';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { choose, openRegistry, registryModels, type Routing } from '../models/registry/index.ts';
+import { choose, modelLoadMetrics, openRegistry, registryModels, type Routing } from '../models/registry/index.ts';
 import { InputRecord, type SourceConnector } from '../engine/io.ts';
 import type { ModelProvider } from '../engine/modelProvider.ts';
 import { defineTopology, keyBy, score } from '../engine/index.ts';
@@ -56,7 +57,7 @@ async function setUp(t: TestContext, onLoad?: (name: string, version: number) =>
   const models = registryModels(POSTGRES_URI, artifacts, (line) => logs.push(line), { onLoad });
   // The topology names its model 'registry:MODEL'; the provider maps that name to this test's model.
   const provider = { open: (_: string, features: readonly string[]) => models.open(name, features), close: () => models.close() };
-  return { name, registry, provider, logs };
+  return { name, registry, provider, logs, models, artifacts };
 }
 
 async function live(provider: ModelProvider & { close(): Promise<void> }, during: () => Promise<void>, total = 1500) {
@@ -86,6 +87,24 @@ describe("score('registry:…')", () => {
     assert.ok(versions.slice(firstV2).every((v) => v === 'v2'), 'after the swap, only v2');
     assert.ok(versions.slice(0, firstV2).every((v) => v === 'v1'));
     assert.match(logs.join('\n'), new RegExp(`model ${name}: now serving revision \\d+ \\(production v2\\)`));
+  });
+
+  it('keeps scoring with the current routing when a promoted version cannot be loaded, and counts the failure', async (t) => {
+    const { name, registry, provider, logs, models, artifacts } = await setUp(t);
+    const v2 = await registry.get(name, 2);
+    writeFileSync(join(artifacts, `${v2.sha256}.onnx`), 'not the registered bytes');
+    const { rows } = await live(provider, async () => {
+      await new Promise((r) => setTimeout(r, 250));
+      await registry.promote(name, 2, 'production');
+      while (!logs.some((l) => l.includes('keeping the current routing'))) await new Promise((r) => setTimeout(r, 20));
+    });
+    assert.deepEqual(rows.map((r) => r.id), Array.from({ length: 1500 }, (_, i) => i));
+    assert.ok(rows.every((r) => r.version === 'v1'), 'every event is scored by v1');
+    assert.match(logs.join('\n'), new RegExp(`model ${name}: keeping the current routing, the new one cannot be loaded: model artifact .* is damaged`));
+    assert.deepEqual(models.loadFailures().map((f) => [f.model, f.version, f.count]), [[name, 2, 1]]);
+    const metrics = new MetricsRegistry();
+    modelLoadMetrics(metrics, models);
+    assert.match(await metrics.metrics(), new RegExp(`rtml_model_load_failures_total\\{model="${name}",version="v2"\\} 1\n`));
   });
 
   it('splits entities between versions by their key, deterministically', async (t) => {

@@ -9,4 +9,5 @@ export { CHANNEL } from './schema.ts';
 export type { ModelVersion, RoutingEvent } from './store.ts';
 export { promote, rollback, setAb, setShadow, type Stage } from './transitions.ts';
 export type { RoutingWatch, WatchOptions } from './watch.ts';
-export { registryModels, type RegistryModel, type RegistryModelHandle, type RegistryModelProvider, type RegistryRouting } from './provider.ts';
+export { modelLoadMetrics } from './metrics.ts';
+export { registryModels, type LoadFailure, type RegistryModel, type RegistryModelHandle, type RegistryModelProvider, type RegistryRouting } from './provider.ts';

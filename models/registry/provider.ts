@@ -32,7 +32,15 @@ export interface RegistryModelProvider extends ModelProvider {
   /** Without `features`, each version takes the features it was registered with. */
   open(name: string, features?: readonly string[]): Promise<RegistryModelHandle>;
   readonly registry: Registry;
+  /** Versions that failed to load (missing or corrupt artifact, database down), with how often: rtml_model_load_failures_total. */
+  loadFailures(): readonly LoadFailure[];
   close(): Promise<void>;
+}
+
+export interface LoadFailure {
+  readonly model: string;
+  readonly version: number;
+  readonly count: number;
 }
 
 /** Provider hooks, for instrumentation and tests. */
@@ -72,6 +80,7 @@ export function registryModels(uri: string, artifacts: string, log: (line: strin
   const versions = new Map<string, { loading: Promise<LoadedVersion>; refs: number }>();
   const watches = new Map<string, { shared: Promise<SharedWatch>; refs: number }>();
   const versionKey = (name: string, number: number) => `${name}\u0000${number}`;
+  const failures = new Map<string, { model: string; version: number; count: number }>();
 
   /** The version, loaded once for the provider; each successful acquire is balanced by a release. */
   const acquire = async (name: string, number: number): Promise<LoadedVersion> => {
@@ -93,6 +102,9 @@ export function registryModels(uri: string, artifacts: string, log: (line: strin
       const failed = entry;
       loading.catch(() => {
         if (versions.get(key) === failed) versions.delete(key);
+        const counted = failures.get(key);
+        if (counted === undefined) failures.set(key, { model: name, version: number, count: 1 });
+        else counted.count++;
       });
     }
     const loaded = await entry.loading;
@@ -151,6 +163,7 @@ export function registryModels(uri: string, artifacts: string, log: (line: strin
     get registry() {
       return (registry ??= openRegistry(uri, artifacts));
     },
+    loadFailures: () => [...failures.values()].map((f) => ({ ...f })),
     async open(name: string, features?: readonly string[]): Promise<RegistryModelHandle> {
       /** The versions this handle holds (released on close), as it takes them. */
       const held = new Map<number, Promise<RegistryModel>>();
