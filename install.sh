@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what rtml needs in a fresh clone: the system packages its Kafka client builds against
-# (and kcat, which the Kafka tests use as an independent client) — installed with apt-get when run
-# as root, else listed for you to install — then the npm dependencies.
+# (and kcat, which the Kafka tests use as an independent client, and Debian's chromium, which the
+# dashboard test drives headless through playwright-core: no browser download) — installed with
+# apt-get when run as root, else listed for you to install — then the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")"
-PACKAGES=(librdkafka-dev libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev kcat gcc docker-compose prometheus)
+PACKAGES=(librdkafka-dev libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev kcat gcc docker-compose prometheus chromium)
 if ! dpkg -s "${PACKAGES[@]}" > /dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     apt-get update -q

@@ -1,8 +1,22 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorMessage, RtmlError } from '../engine/errors.ts';
+import { PACKAGE_ROOT } from '../engine/packageInfo.ts';
 import { isTopology, type Topology } from '../engine/topology.ts';
+
+/**
+ * The compiled CLI (dist/) starts without a TypeScript loader: tsx and the 'rtml' resolver are
+ * registered before the first topology is imported, resolving 'rtml' to this compiled engine.
+ * From the sources, bin/rtml.mjs registered both at start.
+ */
+let typeScriptLoaded = import.meta.url.endsWith('.ts');
+async function loadTypeScript(): Promise<void> {
+  if (typeScriptLoaded) return;
+  typeScriptLoaded = true;
+  const { registerTypeScript } = (await import(pathToFileURL(join(PACKAGE_ROOT, 'bin', 'register.mjs')).href)) as { registerTypeScript(entry: string): void };
+  registerTypeScript(new URL('../engine/index.js', import.meta.url).href);
+}
 
 /**
  * Imports a topology file (TypeScript, compiled on the fly by tsx) and returns its default export.
@@ -13,6 +27,7 @@ export async function loadTopology(file: string): Promise<{ topology: Topology; 
   if (!existsSync(path)) throw new RtmlError('RTML_E_TOPOLOGY_LOAD', `topology file ${path} does not exist`);
   let module: { default?: unknown };
   try {
+    await loadTypeScript();
     module = (await import(pathToFileURL(path).href)) as { default?: unknown };
   } catch (err) {
     if (err instanceof RtmlError) throw new RtmlError(err.code, `${path}: ${err.message}`, { cause: err });

@@ -67,7 +67,7 @@ program
   .option('--checkpoint-every <n>', 'also checkpoint every n events', positiveInt)
   .option('--schema-registry <url>', 'Confluent Schema Registry for Avro on kafka:// bindings: http(s)://[user:password@]host:port (default: local schema ids)')
   .option('--scale-out', "run as one of several workers in the Kafka source's consumer group: each partition is a task with its own state, checkpointed under --checkpoint-dir (shared by the workers) and handed over when the group moves it", false)
-  .option('--metrics-port <port>', 'serve Prometheus metrics (GET /metrics) and GET /health on this port while the run runs (0: any free port, printed)', nonNegativeInt)
+  .option('--metrics-port <port>', 'serve Prometheus metrics (GET /metrics), GET /health and the live dashboard (GET /dashboard) on this port while the run runs (0: any free port, printed)', nonNegativeInt)
   .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
   .option('--status-interval <duration>', 'print a status line to stderr this often, e.g. 30s, when stderr is not a terminal (default off)')
   .option('--monitor-db <uri>', 'where monitor() and monitorAccuracy() write their rows: postgres://user@host:port/db or pglite:<dir> (default: none, records go only downstream and to metrics)')
@@ -99,7 +99,7 @@ program
   .option('--offline <uri>', 'offline feature store, for --retrain (default pglite:data/pglite)')
   .option('--checkpoint-dir <dir>', 'save state and positions here and resume from them after a crash')
   .option('--checkpoint-interval <duration>', 'checkpoint this often, e.g. 10s (default 10s)')
-  .option('--metrics-port <port>', 'serve Prometheus metrics (GET /metrics) on this port while it runs (0: any free port, printed)', nonNegativeInt)
+  .option('--metrics-port <port>', 'serve Prometheus metrics (GET /metrics) and the live dashboard (GET /dashboard) on this port while it runs (0: any free port, printed)', nonNegativeInt)
   .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
   .option('--no-progress', 'no progress bar')
   .action(lazy(async () => (await import('./monitor.ts')).monitorCommand));
@@ -117,7 +117,7 @@ program
   .option('--online <uri>', 'online feature store (default memory:)')
   .option('--offline <uri>', 'offline feature store (default pglite:data/pglite)')
   .option('--schema-registry <url>', 'Confluent Schema Registry for Avro on kafka:// bindings (default: local schema ids)')
-  .option('--metrics-port <port>', 'serve Prometheus metrics (GET /metrics) and GET /health on this port while the replay runs (0: any free port, printed)', nonNegativeInt)
+  .option('--metrics-port <port>', 'serve Prometheus metrics (GET /metrics), GET /health and the live dashboard (GET /dashboard) on this port while the replay runs (0: any free port, printed)', nonNegativeInt)
   .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
   .option('--status-interval <duration>', 'print a status line to stderr this often when stderr is not a terminal (default off)')
   .option('--no-progress', 'no progress bar')
@@ -297,6 +297,8 @@ program
   .option('--threshold <x>', 'score at or above which label is 1', Number, 0.5)
   .option('--tls-cert <file.pem>', 'serve HTTPS and WSS with this certificate (chain), with --tls-key (a key passphrase: RTML_TLS_KEY_PASSPHRASE)')
   .option('--tls-key <file.pem>', 'the private key of --tls-cert')
+  .option('--audit-log <file>', 'append who used which credential, and every refused one, to this JSON-lines file')
+  .option('--drain-timeout <duration>', 'on SIGTERM/SIGINT, answer the requests in flight for up to this long before exiting', '10s')
   .action(lazy(async () => (await import('./serve.ts')).serveCommand));
 
 const keys = program.command('keys').description('API keys for rtml serve (stored hashed)');

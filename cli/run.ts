@@ -164,7 +164,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
   let metrics: MetricsServer | undefined;
   if (options.metricsPort !== undefined) {
     metrics = await startMetricsServer(options.metricsPort, options.metricsHost ?? '127.0.0.1', topology.name);
-    logLine(`rtml: metrics on ${metrics.url}/metrics (health: ${metrics.url}/health)`);
+    logLine(`rtml: metrics on ${metrics.url}/metrics (health: ${metrics.url}/health, dashboard: ${metrics.url}/dashboard)`);
   }
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -205,6 +205,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
       },
       warn: (m) => logLine(`rtml: ${m}`, 'warn'),
       metrics: metrics?.registry,
+      predictions: metrics?.predictions,
       monitoring,
     };
     beside = extras.alongside?.(controller.signal);

@@ -27,11 +27,13 @@ export interface ServeOptions {
   threshold: number;
   tlsCert?: string;
   tlsKey?: string;
+  auditLog?: string;
+  drainTimeout: string;
 }
 
 /**
  * `rtml serve`: starts the scoring server with the registry's models and runs until SIGINT or
- * SIGTERM. A JWT secret is read from the environment (RTML_JWT_SECRET), never from the command
+ * SIGTERM, then drains (--drain-timeout) and exits. A JWT secret is read from the environment (RTML_JWT_SECRET), never from the command
  * line, where `ps` would show it.
  */
 export async function serveCommand(options: ServeOptions): Promise<void> {
@@ -56,6 +58,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     body: { maxBytes: options.maxBody, timeoutMs: parseDuration(options.bodyTimeout, '--body-timeout') },
     threshold: options.threshold,
     tls: tlsOf(options),
+    auditLog: options.auditLog,
+    drainMs: parseDuration(options.drainTimeout, '--drain-timeout'),
     log,
   });
   const status = server.catalog.status();
@@ -64,8 +68,11 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  log('rtml: serve: stopping (draining requests in flight)');
   await server.close();
   log('rtml: serve: stopped');
+  // Idle keep-alive connections would keep the event loop alive (see RunningServer.close).
+  process.exit(0);
 }
 
 /** --tls-cert and --tls-key go together; a key's passphrase comes from RTML_TLS_KEY_PASSPHRASE, never the command line. */

@@ -8,6 +8,7 @@ import type { RecordKey } from './io.ts';
 import type { WindowEdges } from './rangeEdges.ts';
 import type { RunCounter, RunGauge } from './metrics.ts';
 import type { MonitoringRecorder } from './monitoring/records.ts';
+import type { PredictionTap } from './predictionTap.ts';
 import type { EarlierRecord, RecordContext } from './record.ts';
 
 /** What a late event is handed to: writes it to the window's late sink, or counts it dropped. */
@@ -118,6 +119,8 @@ export interface TelemetryCapability {
   gauge(name: string, help: string, labelNames: readonly string[]): RunGauge;
   /** The run's event counts so far (monitor(): the dead-letter and late rates of a window). */
   runCounts(): { in: number; late: number; deadLettered: number };
+  /** Where score() offers samples of its predictions (RunOptions.predictions), if anyone may watch. */
+  readonly predictions: PredictionTap | undefined;
 }
 
 /**

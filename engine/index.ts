@@ -13,6 +13,7 @@ export { count, sum, min, max, avg, distinct, first, last, defineAggregate, type
 export { parseDuration, type Duration } from './duration.ts';
 export { RtmlError, ErrorCodes, type ErrorCode } from './errors.ts';
 export { runTopology, type RunOptions, type RunStats, type RunProgress } from './runtime.ts';
+export type { PredictionSample, PredictionTap } from './predictionTap.ts';
 export { InputRecord, type RecordKey, type SourceConnector, type SourceReader, type SourceOpenOptions, type SinkConnector, type SinkWriter } from './io.ts';
 export { materialize } from './operators/materialize.ts';
 export { featureView, type FeatureView, type FeatureViewSpec, type FeatureRow, type FeatureValue, type FeatureStore, type FeatureWriter, type FeatureSnapshot, type FeatureLookup } from './features.ts';

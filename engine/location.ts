@@ -1,7 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { dirname } from 'node:path';
+import { dirname, join, sep } from 'node:path';
+import { PACKAGE_ROOT } from './packageInfo.ts';
 
-const ENGINE_DIR = dirname(fileURLToPath(import.meta.url));
+/** The engine's own frames: this folder, and the sources compiled ones map back to (dist/*.js.map). */
+const ENGINE_DIRS = [dirname(fileURLToPath(import.meta.url)), join(PACKAGE_ROOT, 'engine')].map((dir) => dir + sep);
 
 /**
  * Where the user's code called into the engine ("file:line:col"), found from the stack: the first
@@ -14,7 +16,7 @@ export function callerLocation(): string {
     const m = /\(?((?:file:\/\/)?\/[^()]+?):(\d+):(\d+)\)?\s*$/.exec(line);
     if (!m) continue;
     const file = m[1]!.startsWith('file://') ? fileURLToPath(m[1]!) : m[1]!;
-    if (file.startsWith(ENGINE_DIR) || file.includes('/node_modules/')) continue;
+    if (ENGINE_DIRS.some((dir) => file.startsWith(dir)) || file.includes('/node_modules/')) continue;
     return `${file}:${m[2]}:${m[3]}`;
   }
   return 'unknown location';

@@ -2,6 +2,7 @@ import { RtmlError, errorMessage } from './errors.ts';
 import type { ExchangeSide, OperatorHost, TelemetryCapability } from './host.ts';
 import type { ModelProvider } from './modelProvider.ts';
 import type { MonitoringRecorder } from './monitoring/records.ts';
+import type { PredictionTap } from './predictionTap.ts';
 import { RangeEdges } from './rangeEdges.ts';
 import { RecordContext } from './record.ts';
 import { RunMetrics, type RunCounter, type RunGauge } from './metrics.ts';
@@ -124,6 +125,10 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
 
   get monitoring(): MonitoringRecorder | undefined {
     return this.options.monitoring;
+  }
+
+  get predictions(): PredictionTap | undefined {
+    return this.options.predictions;
   }
 
   report(message: string): void {

@@ -1,6 +1,6 @@
 import { SCOPES } from './apiKeys.ts';
 import { jsonSchema } from './openapi.ts';
-import { pathParams, responsesOf, type MessageRoute, type Route } from './routes/route.ts';
+import { pathParams, responsesOf, type Route, type WebSocketRoute } from './routes/route.ts';
 
 /**
  * The API for people, rendered from the route table: `GET /docs` (HTML, self-contained) and
@@ -23,7 +23,7 @@ const INTRO =
   'Each route names the scope it needs; open routes need none. Errors answer `{"error": "<reason>", "code": "RTML_E_…"}`. ' +
   'The same table is served as OpenAPI 3.1 at `GET /openapi.json`.';
 
-function entries(routes: readonly Route[], sockets: readonly MessageRoute[]): Entry[] {
+function entries(routes: readonly Route[], sockets: readonly WebSocketRoute[]): Entry[] {
   const http = routes.map((r): Entry => ({
     title: `${r.method.toUpperCase()} ${r.path}`,
     summary: r.summary,
@@ -38,15 +38,15 @@ function entries(routes: readonly Route[], sockets: readonly MessageRoute[]): En
     summary: s.summary,
     scope: s.scope,
     params: [],
-    schema: JSON.stringify(jsonSchema(s.message), null, 2),
+    schema: 'message' in s ? JSON.stringify(jsonSchema(s.message), null, 2) : null,
     schemaLabel: 'Message (JSON Schema)',
-    responses: [['answer', s.answer]],
+    responses: ['message' in s ? ['answer', s.answer] : ['sends', s.sends]],
   }));
   return [...http, ...ws];
 }
 
 /** docs/http-api.md. */
-export function apiMarkdown(routes: readonly Route[], sockets: readonly MessageRoute[]): string {
+export function apiMarkdown(routes: readonly Route[], sockets: readonly WebSocketRoute[]): string {
   const lines = ['# rtml serve: HTTP API', '', '<!-- Generated from serving/routes by `npm run docs:api`: do not edit by hand. -->', '', INTRO, ''];
   const all = entries(routes, sockets);
   lines.push('| Route | Scope |', '| --- | --- |', ...all.map((e) => `| \`${e.title}\` | ${e.scope} |`), '');
@@ -60,7 +60,7 @@ export function apiMarkdown(routes: readonly Route[], sockets: readonly MessageR
 }
 
 /** `GET /docs`: one page, no scripts, no external resources. */
-export function apiHtml(routes: readonly Route[], sockets: readonly MessageRoute[]): string {
+export function apiHtml(routes: readonly Route[], sockets: readonly WebSocketRoute[]): string {
   const all = entries(routes, sockets);
   const id = (title: string) => title.toLowerCase().replace(/[^a-z0-9]+/g, '-');
   const sections = all.map((e) => {

@@ -1,6 +1,7 @@
 import { RtmlError, errorMessage } from '../engine/errors.ts';
 import { scoreBatch } from '../engine/scoring/scoreBatch.ts';
 import type { OnlineFeatures, OnlineStore } from '../connectors/features/stores.ts';
+import type { PredictionTap } from '../engine/predictionTap.ts';
 import type { RegistryModel, RegistryModelHandle } from '../models/registry/index.ts';
 import { describeJson, type Instance } from './instances.ts';
 import type { ServingMetrics } from './metrics.ts';
@@ -31,6 +32,8 @@ export interface BatcherOptions {
   readonly maxRows: number;
   readonly threshold: number;
   readonly log: (line: string) => void;
+  /** Where answers are offered as samples while someone watches (the dashboard's predictions feed). */
+  readonly predictions?: PredictionTap;
 }
 
 /** How a model's columns are filled: from the request by name, or from an online view `view__field`. */
@@ -240,13 +243,15 @@ export class Batcher {
   }
 
   private answer(rows: readonly Row[], scores: Float32Array, failed: ReadonlySet<Job>): void {
-    const { threshold } = this.options;
+    const { threshold, predictions: tap } = this.options;
     let answers: Prediction[] = [];
     for (let p = 0; p < rows.length; p++) {
       const row = rows[p]!;
       if (failed.has(row.job)) continue;
       const score = scores[p]!;
-      answers.push({ score, label: score >= threshold ? 1 : 0, model: row.model.name, version: row.model.version });
+      const prediction: Prediction = { score, label: score >= threshold ? 1 : 0, model: row.model.name, version: row.model.version };
+      answers.push(prediction);
+      if (tap?.wants()) tap.publish({ ...prediction, key: row.instance.entity, time: Date.now() });
       if (row.index === row.job.instances.length - 1) {
         row.job.done(answers);
         answers = [];

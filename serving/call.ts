@@ -34,7 +34,7 @@ export class Call extends Exchange implements BodyReceiver {
     }
     let principal: Principal | Promise<Principal>;
     try {
-      principal = admission.authenticate(scope, this.authorization, this.apiKey);
+      principal = admission.authenticate(scope, this.authorization, this.apiKey, this.route, this.res);
     } catch (err) {
       this.fail(err);
       return;

@@ -77,8 +77,8 @@ export class Exchange {
     this.contentType = req.getHeader('content-type');
     this.contentLength = req.getHeader('content-length');
     this.params = [];
-    for (let i = 0; i < paramCount; i++) this.params.push(decodeURIComponent(req.getParameter(i)));
-    metrics.inFlight.inc();
+    for (let i = 0; i < paramCount; i++) this.params.push(decodeParam(req.getParameter(i)));
+    metrics.traffic.started();
     res.onAborted(() => {
       this.aborted = true;
       this.finish();
@@ -90,7 +90,7 @@ export class Exchange {
     return this;
   }
 
-  /** Sends a JSON body (already serialised). `close` also closes the connection (for a body left unread). */
+  /** Sends a JSON body (already serialised). `close` also closes the connection (for a body left unread; every connection, while the server drains). */
   send(status: number, json: string, close = false): void {
     this.sendText(status, 'application/json', json, close);
   }
@@ -103,7 +103,7 @@ export class Exchange {
     res.cork(() => {
       res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
       if (this.headers) for (const [name, value] of this.headers) res.writeHeader(name, value);
-      res.end(body, close);
+      res.end(body, close || this.metrics.traffic.draining);
     });
     this.finish();
   }
@@ -116,7 +116,7 @@ export class Exchange {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.metrics.inFlight.dec();
+    this.metrics.traffic.finished();
     this.metrics.request(this.route, this.model, this.version, this.aborted ? 499 : this.status, (performance.now() - this.started) / 1000);
   }
 }
@@ -206,6 +206,15 @@ export function parseJson(text: string): unknown {
     return JSON.parse(text);
   } catch (err) {
     throw new RtmlError('RTML_E_HTTP_JSON', `malformed JSON: ${errorMessage(err)}`);
+  }
+}
+
+/** A path parameter, percent-decoded; malformed escapes (`%ZZ`) are kept as they are, for the route to refuse by name. */
+function decodeParam(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 

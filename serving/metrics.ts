@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Traffic } from './traffic.ts';
 
 /** Latency buckets in seconds, from 50 µs: the server answers in well under a millisecond. */
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -13,7 +14,8 @@ export class ServingMetrics {
   readonly registry = new Registry();
   private readonly requests = new Counter({ name: 'rtml_http_requests_total', help: 'HTTP requests answered, by route, model, version and status', labelNames: ['route', 'model', 'version', 'status'] as const, registers: [this.registry] });
   private readonly duration = new Histogram({ name: 'rtml_http_request_duration_seconds', help: 'Time from request to response, by route, model, version and status', labelNames: ['route', 'model', 'version', 'status'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly inFlight = new Gauge({ name: 'rtml_http_requests_in_flight', help: 'Requests received and not yet answered', registers: [this.registry] });
+  /** Requests in flight and the drain at shutdown; rtml_http_requests_in_flight reads it when scraped. */
+  readonly traffic = new Traffic();
   readonly featureLookup = new Histogram({ name: 'rtml_feature_lookup_duration_seconds', help: 'Online feature store round trips (one per request batch and view)', labelNames: ['view'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly batchRows = new Histogram({ name: 'rtml_model_batch_rows', help: 'Rows per model call: requests arriving together are scored in one batch', labelNames: ['model', 'version'] as const, buckets: BATCH_BUCKETS, registers: [this.registry] });
   readonly shadowPredictions = new Counter({ name: 'rtml_shadow_predictions_total', help: 'Rows scored by shadow versions (recorded, never returned)', labelNames: ['model', 'version'] as const, registers: [this.registry] });
@@ -27,6 +29,7 @@ export class ServingMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    new Gauge({ name: 'rtml_http_requests_in_flight', help: 'Requests received and not yet answered', registers: [this.registry], collect: collectFrom(this.traffic) });
   }
 
   /** Records one answered request. */
@@ -49,4 +52,10 @@ export class ServingMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+function collectFrom(traffic: Traffic): (this: Gauge) => void {
+  return function (this: Gauge) {
+    this.set(traffic.inFlight);
+  };
 }

@@ -1,20 +1,19 @@
-import { readFileSync } from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
 import { SCOPES } from './apiKeys.ts';
-import { pathParams, responsesOf, type MessageRoute, type Route } from './routes/route.ts';
+import { pathParams, responsesOf, type Route, type WebSocketRoute } from './routes/route.ts';
+import { RTML_VERSION } from '../engine/packageInfo.ts';
 
 /**
  * The OpenAPI 3.1 document of a route table: paths and methods, path parameters, request body
  * schemas (the TypeBox schemas the server validates with, as JSON Schema 2020-12), security by
  * scope and every response code. WebSocket routes appear as their upgrade (GET, 101) with the
- * message schema under `x-rtml-websocket`.
+ * message schema and answer under `x-rtml-websocket` (what it sends, for a route that only sends).
  */
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const ERROR = { $ref: '#/components/schemas/Error' };
 
-export function openApiDocument(routes: readonly Route[], sockets: readonly MessageRoute[]): object {
+export function openApiDocument(routes: readonly Route[], sockets: readonly WebSocketRoute[]): object {
   const paths: Record<string, Record<string, object>> = {};
   for (const route of routes) (paths[route.path] ??= {})[route.method] = operation(route);
   for (const socket of sockets) {
@@ -22,7 +21,7 @@ export function openApiDocument(routes: readonly Route[], sockets: readonly Mess
       operationId: operationId('get', socket.path),
       summary: socket.summary,
       security: security(socket.scope),
-      'x-rtml-websocket': { message: jsonSchema(socket.message), answer: socket.answer },
+      'x-rtml-websocket': 'message' in socket ? { message: jsonSchema(socket.message), answer: socket.answer } : { sends: socket.sends },
       responses: {
         101: { description: 'switched to the WebSocket protocol' },
         401: { description: 'no credentials, or invalid ones', content: { 'application/json': { schema: ERROR } } },
@@ -34,7 +33,7 @@ export function openApiDocument(routes: readonly Route[], sockets: readonly Mess
     openapi: '3.1.0',
     info: {
       title: 'rtml serve',
-      version: VERSION,
+      version: RTML_VERSION,
       description: `Real-time scoring, model metadata and event ingestion. Credentials carry scopes (${SCOPES.join(', ')}); a route names the scope it needs. Errors are \`{"error": "<reason>", "code": "RTML_E_…"}\`.`,
     },
     paths,

@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import { errorMessage, RtmlError } from '../engine/errors.ts';
 import type { OnlineStore } from '../connectors/features/stores.ts';
-import type { RegistryModelProvider } from '../models/registry/index.ts';
+import { modelLoadMetrics, type RegistryModelProvider } from '../models/registry/index.ts';
 import { Admission } from './admission.ts';
 import { apiHtml } from './apiDocs.ts';
+import { AuditLog } from './auditLog.ts';
 import { createAuthenticator, type AuthOptions } from './auth.ts';
 import { Batcher } from './batcher.ts';
 import { Call } from './call.ts';
 import { ModelCatalog } from './catalog.ts';
+import { PredictionFeed } from './dashboard/feed.ts';
 import { BodyTimer, Exchange, readBody, truncate, type BodyLimits } from './http.ts';
 import type { IngestTopic } from './ingest.ts';
 import { ServingMetrics } from './metrics.ts';
@@ -39,6 +41,10 @@ export interface ServeOptions {
   readonly threshold?: number;
   /** Serve HTTPS and WSS with this PEM certificate (chain) and private key, instead of plain HTTP. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly passphrase?: string };
+  /** How long close() waits for requests in flight (default 10 s). */
+  readonly drainMs?: number;
+  /** Write who used which credential (and every refused one) to this JSON-lines file (see AuditLog). */
+  readonly auditLog?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -46,6 +52,10 @@ export interface RunningServer {
   readonly port: number;
   readonly metrics: ServingMetrics;
   readonly catalog: ModelCatalog;
+  /**
+   * Stops listening and drains (see drainMs). Idle keep-alive connections are not closed:
+   * uWebSockets.js 20.30 has no handle on them, so `rtml serve` exits its process once closed.
+   */
   close(): Promise<void>;
 }
 
@@ -59,20 +69,24 @@ export interface RunningServer {
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => logLine(line));
   const metrics = new ServingMetrics();
+  modelLoadMetrics(metrics.registry, options.models);
   const auth = createAuthenticator(options.auth ?? {});
   if (!auth.enabled) log('rtml: serve: no API keys and no JWT configured: every route is open (use --api-keys or --jwt-secret/--jwks-url)');
-  const admission = new Admission(auth, options.rate);
+  const audit = options.auditLog === undefined ? undefined : new AuditLog(options.auditLog);
+  const admission = new Admission(auth, options.rate, audit);
   const limits: BodyLimits = { maxBytes: options.body?.maxBytes ?? 1 << 20, timeoutMs: options.body?.timeoutMs ?? 10_000 };
   const timer = new BodyTimer(Math.min(500, limits.timeoutMs));
   const catalog = new ModelCatalog(options.models, log, options.only);
   await catalog.scan();
   const topics = new Map((options.ingest ?? []).map((t) => [t.name, t]));
+  const predictions = new PredictionFeed(metrics.registry);
   const context: RouteContext = {
     catalog,
-    batcher: new Batcher({ online: options.online, metrics, maxRows: options.maxBatchRows ?? 512, threshold: options.threshold ?? 0.5, log }),
+    batcher: new Batcher({ online: options.online, metrics, maxRows: options.maxBatchRows ?? 512, threshold: options.threshold ?? 0.5, log, predictions }),
     metrics,
     online: options.online,
     topics,
+    predictions,
     documents: { openapi: JSON.stringify(openApiDocument(ROUTES, SOCKET_ROUTES)), html: apiHtml(ROUTES, SOCKET_ROUTES) },
   };
   const app: TemplatedApp = options.tls === undefined ? uWS.App() : tlsApp(options.tls);
@@ -88,7 +102,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       call.admit(admission);
     });
   }
-  for (const socket of SOCKET_ROUTES) openSocketRoute(app, socket, { limits: options.socket, metrics, admission, context });
+  const sockets = SOCKET_ROUTES.map((socket) => openSocketRoute(app, socket, { limits: options.socket, metrics, admission, context }));
 
   const allowed = allowedMethods(ROUTES);
   app.any('/*', (res: HttpResponse, req: HttpRequest) => {
@@ -107,9 +121,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     metrics,
     catalog,
     async close() {
+      // Graceful: no new connections; WebSocket clients are told to go away (1001); requests in
+      // flight are answered, each closing its connection, for up to drainMs.
       uWS.us_listen_socket_close(listenSocket);
+      for (const socket of sockets) socket.closeAll();
+      if (!(await metrics.traffic.drain(options.drainMs ?? 10_000))) log(`rtml: serve: ${metrics.traffic.inFlight} request(s) still in flight after ${options.drainMs ?? 10_000} ms: closing anyway`);
       timer.close();
       auth.close();
+      audit?.close();
       for (const topic of topics.values()) topic.close();
       await catalog.close();
       await options.online.close();

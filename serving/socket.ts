@@ -2,10 +2,12 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
 import { RtmlError, errorMessage } from '../engine/errors.ts';
 import type { Admission } from './admission.ts';
+import type { Scope } from './apiKeys.ts';
 import type { Principal } from './auth.ts';
+import { openFeedRoute } from './feedSocket.ts';
 import { errorBody, statusLine, statusOf } from './http.ts';
 import type { ServingMetrics } from './metrics.ts';
-import type { MessageRoute, RouteContext } from './routes/route.ts';
+import type { MessageRoute, RouteContext, WebSocketRoute } from './routes/route.ts';
 import { bodyValidator } from './validation.ts';
 
 export interface SocketLimits {
@@ -48,6 +50,9 @@ export class SocketReply {
 }
 
 class SocketRoute {
+  /** Open connections, closed with 1001 (going away) when the server shuts down. */
+  readonly open = new Set<WebSocket<Connection>>();
+
   constructor(
     readonly limits: SocketLimits,
     private readonly metrics: ServingMetrics,
@@ -70,53 +75,45 @@ interface Connection {
 
 const decoder = new TextDecoder();
 
+/** Registers a WebSocket route: one that answers messages, or one that only sends (serving/feedSocket.ts). */
+export function openSocketRoute(app: TemplatedApp, spec: WebSocketRoute, options: SocketRouteOptions): { closeAll(): void } {
+  return 'message' in spec ? openMessageRoute(app, spec, options) : openFeedRoute(app, spec, options);
+}
+
 /**
- * A WebSocket route: a client sends JSON messages with an `"id"`, each validated against the
- * route's message schema, and gets `{ "id": …, <answer fields> }` (or `{ "id": …, "error": …,
- * "code": …, "status": … }`) as each is ready, in any order, many in flight. Credentials for the
- * route's scope are checked once, at the upgrade (headers, or `?api_key=` for browsers); the rate
- * limit per message.
+ * A WebSocket route that answers messages: a client sends JSON messages with an `"id"`, each
+ * validated against the route's message schema, and gets `{ "id": …, <answer fields> }` (or
+ * `{ "id": …, "error": …, "code": …, "status": … }`) as each is ready, in any order, many in
+ * flight. Credentials for the route's scope are checked once, at the upgrade (headers, or
+ * `?api_key=` for browsers); the rate limit per message.
  *
  * Backpressure: uWebSockets.js cannot stop reading one socket, so a client is bounded instead —
  * too many requests unanswered closes it with 1008, and answers piling up unread past
  * `maxBufferedBytes` close it with 1013 (try again later). Nothing is buffered without bound.
  */
-export function openSocketRoute<S extends TSchema>(app: TemplatedApp, spec: MessageRoute<S>, options: SocketRouteOptions): void {
+function openMessageRoute<S extends TSchema>(app: TemplatedApp, spec: MessageRoute<S>, options: SocketRouteOptions): { closeAll(): void } {
   const limits = { ...DEFAULTS, ...options.limits };
   const { metrics, admission } = options;
   const route = new SocketRoute(limits, metrics);
   const validate = bodyValidator(spec.message);
 
+  const closeAll = () => {
+    for (const ws of [...route.open]) route.close(ws, 1001, 'server shutting down', 'shutdown');
+  };
   app.ws<Connection>(spec.path, {
     maxPayloadLength: limits.maxMessageBytes,
     idleTimeout: limits.idleTimeoutSeconds,
     sendPingsAutomatically: true,
     // Above our own limit, so uWS never drops an answer silently: we close first.
     maxBackpressure: limits.maxBufferedBytes * 2,
-    upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      const apiKey = req.getHeader('x-api-key') || req.getQuery('api_key') || '';
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
-      const upgrade = (principal: Principal) => {
-        if (!aborted) res.cork(() => res.upgrade<Connection>({ principal, inFlight: 0, closed: false }, key, protocol, extensions, context));
-      };
-      const refuse = (err: unknown) => {
-        if (!aborted) res.cork(() => res.writeStatus(statusLine(statusOf(err))).writeHeader('content-type', 'application/json').end(errorBody(err)));
-      };
-      try {
-        const principal = admission.authenticate(spec.scope, req.getHeader('authorization'), apiKey);
-        if (principal instanceof Promise) principal.then(upgrade, refuse);
-        else upgrade(principal);
-      } catch (err) {
-        refuse(err);
-      }
+    upgrade: admittedUpgrade(spec, admission, (principal): Connection => ({ principal, inFlight: 0, closed: false })),
+    open: (ws) => {
+      route.open.add(ws);
+      metrics.wsConnections.inc();
     },
-    open: () => metrics.wsConnections.inc(),
     close: (ws) => {
       ws.getUserData().closed = true;
+      route.open.delete(ws);
       metrics.wsConnections.dec();
     },
     message: (ws, message) => {
@@ -155,6 +152,35 @@ export function openSocketRoute<S extends TSchema>(app: TemplatedApp, spec: Mess
       }
     },
   });
+  return { closeAll };
+}
+
+/**
+ * A route's upgrade: credentials for its scope (headers, or `?api_key=` for browsers), then the
+ * upgrade with the connection's data, or the error as the HTTP answer.
+ */
+export function admittedUpgrade<U>(spec: { readonly scope: Scope; readonly name: string }, admission: Admission, connection: (principal: Principal) => U) {
+  return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
+    const key = req.getHeader('sec-websocket-key');
+    const protocol = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const apiKey = req.getHeader('x-api-key') || req.getQuery('api_key') || '';
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    const upgrade = (principal: Principal) => {
+      if (!aborted) res.cork(() => res.upgrade<U>(connection(principal), key, protocol, extensions, context));
+    };
+    const refuse = (err: unknown) => {
+      if (!aborted) res.cork(() => res.writeStatus(statusLine(statusOf(err))).writeHeader('content-type', 'application/json').end(errorBody(err)));
+    };
+    try {
+      const principal = admission.authenticate(spec.scope, req.getHeader('authorization'), apiKey, spec.name, res);
+      if (principal instanceof Promise) principal.then(upgrade, refuse);
+      else upgrade(principal);
+    } catch (err) {
+      refuse(err);
+    }
+  };
 }
 
 /** The message's `id` when it is one (a string or a number), to match an error to its message. */

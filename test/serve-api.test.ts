@@ -14,7 +14,7 @@ interface Operation {
   security: Record<string, string[]>[];
   responses: Record<string, unknown>;
   parameters?: { name: string; in: string }[];
-  'x-rtml-websocket'?: { message: unknown };
+  'x-rtml-websocket'?: { message: unknown; answer: string } | { sends: string };
 }
 
 describe('the HTTP API from its route table', () => {
@@ -40,7 +40,9 @@ describe('the HTTP API from its route table', () => {
     }
     const operations = Object.values(doc.paths).reduce((n, methods) => n + Object.keys(methods).length, 0);
     assert.equal(operations, ROUTES.length + SOCKET_ROUTES.length, 'no operation outside the table');
-    for (const socket of SOCKET_ROUTES) assert.deepEqual(doc.paths[socket.path]!.get!['x-rtml-websocket']!.message, jsonSchema(socket.message));
+    for (const socket of SOCKET_ROUTES) {
+      assert.deepEqual(doc.paths[socket.path]!.get!['x-rtml-websocket'], 'message' in socket ? { message: jsonSchema(socket.message), answer: socket.answer } : { sends: socket.sends });
+    }
 
     const page = await get(`${s.url}/docs`);
     assert.equal(page.status, 200);

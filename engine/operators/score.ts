@@ -99,6 +99,7 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
       };
       const pending: HeldEvent[] = [];
       const record = host.record;
+      const tap = host.telemetry.predictions;
       let warnedNoKey = false;
       // Metrics (a no-op unless the run exports them).
       const labels = ['model', 'version'] as const;
@@ -154,10 +155,13 @@ export function score<T, K extends string = 'score'>(model: string, options: Sco
           }
           const s = result.scores[i]!;
           const out = copy(p.value);
+          const label = s >= threshold ? 1 : 0;
+          const version = result.models[i]!.version;
           out[output] = s;
-          out.label = s >= threshold ? 1 : 0;
+          out.label = label;
           out.model = name;
-          out.version = result.models[i]!.version;
+          out.version = version;
+          if (tap?.wants()) tap.publish({ model: name, version, key: p.key === undefined ? '' : String(p.key), score: s, label, time: p.time });
           subscriber.next(out as Scored<T, K>);
         });
       };

@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { FeatureStore } from '../features.ts';
 import type { MonitoringRecorder } from '../monitoring/records.ts';
 import type { ModelProvider } from '../modelProvider.ts';
+import type { PredictionTap } from '../predictionTap.ts';
 import type { SinkConnector, SourceConnector, SourceOpenOptions } from '../io.ts';
 
 export interface RunOptions {
@@ -46,6 +47,8 @@ export interface RunOptions {
    * checkpoints, feature store, models); none by default. Read at scrape time: no cost per event.
    */
   metrics?: Registry;
+  /** Where score() offers samples of its predictions while someone watches (rtml run's dashboard); none by default. */
+  predictions?: PredictionTap;
   /**
    * Checkpoints: state, watermarks and source and sink positions saved together into `dir` every
    * `intervalMs` (default 10 s, processing time) and/or every `everyEvents` events; a run resumes

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { ReferenceProfile } from '../../engine/monitoring/profile.ts';
 import type { GbdtModel } from '../training/index.ts';
 import { INPUT_NAME, META_FEATURES, META_LABEL, META_METRICS, META_PARAMS, META_PROFILE, META_VERSION, ML_DOMAIN, OUTPUT_NAME, onnx, type OnnxTypes } from './onnxFormat.ts';
+import { RTML_VERSION } from '../../engine/packageInfo.ts';
 
 /**
  * Exports a GBDT model as ONNX: `features` [N, F] → `ai.onnx.ml.TreeEnsembleRegressor` (v1: the
@@ -127,4 +127,3 @@ function bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
-const RTML_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -46,8 +46,12 @@ function evaluationRows(data: LabelledData, holdout: number): LabelledData {
   return { matrix: { ...heldOut.matrix, values: heldOut.matrix.values.slice() }, labels: heldOut.labels.slice() };
 }
 
-// A worker thread starts without the parent's module hooks: it registers tsx, then loads the entry.
-const BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./trainWorker.ts', import.meta.url).href)}); })`;
+// A worker thread starts without the parent's module hooks: from the TypeScript sources it
+// registers tsx first; compiled (dist/), it loads the JavaScript entry directly.
+const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './trainWorker.ts' : './trainWorker.js', import.meta.url).href;
+const BOOTSTRAP = import.meta.url.endsWith('.ts')
+  ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_ENTRY)}); })`
+  : `import(${JSON.stringify(WORKER_ENTRY)})`;
 
 /** runTrainJob on a worker thread; its failure is rethrown here as the RtmlError it was. */
 export function trainInWorker(job: TrainJob): Promise<TrainResult> {

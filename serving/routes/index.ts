@@ -1,4 +1,5 @@
 import { apiDocumentRoutes } from './apiDocuments.ts';
+import { dashboardFeedRoute, dashboardRoutes } from './dashboard.ts';
 import { eventsRoute } from './events.ts';
 import { healthRoutes } from './health.ts';
 import { inferRoutes } from './infer.ts';
@@ -9,7 +10,7 @@ import { predictRoute } from './predict.ts';
 import { predictBatchRoute } from './predictBatch.ts';
 import { predictSocketRoute } from './predictSocket.ts';
 import { readyRoutes } from './ready.ts';
-import type { MessageRoute, Route } from './route.ts';
+import type { Route, WebSocketRoute } from './route.ts';
 
 /** Every HTTP route of `rtml serve`, in the order the docs list them. */
 export const ROUTES: readonly Route[] = [
@@ -22,10 +23,11 @@ export const ROUTES: readonly Route[] = [
   ...healthRoutes,
   ...readyRoutes,
   metricsRoute,
+  ...dashboardRoutes,
   ...apiDocumentRoutes,
 ];
 
 /** Every WebSocket route. */
-export const SOCKET_ROUTES: readonly MessageRoute[] = [predictSocketRoute];
+export const SOCKET_ROUTES: readonly WebSocketRoute[] = [predictSocketRoute, dashboardFeedRoute];
 
-export type { BoundRoute, MessageRoute, Route, RouteContext } from './route.ts';
+export type { BoundRoute, FeedRoute, MessageRoute, Route, RouteContext, WebSocketRoute } from './route.ts';

@@ -4,6 +4,7 @@ import type { Scope } from '../apiKeys.ts';
 import type { Batcher } from '../batcher.ts';
 import type { Call } from '../call.ts';
 import type { ModelCatalog } from '../catalog.ts';
+import type { PredictionFeed } from '../dashboard/feed.ts';
 import type { IngestTopic } from '../ingest.ts';
 import type { ServingMetrics } from '../metrics.ts';
 import type { SocketReply } from '../socket.ts';
@@ -49,6 +50,23 @@ export interface MessageRoute<S extends TSchema = TSchema> {
   handle(message: Static<S>, reply: SocketReply, context: RouteContext): void | Promise<void>;
 }
 
+/**
+ * A WebSocket route that only sends: the upgrade needs `scope`, then the connection receives what
+ * its feed publishes (dropped for a client that does not keep up, see feedSocket.ts); a message from
+ * the client closes it.
+ */
+export interface FeedRoute {
+  readonly path: string;
+  readonly name: string;
+  readonly scope: Scope;
+  readonly summary: string;
+  /** What each message sent is. */
+  readonly sends: string;
+  feed(context: RouteContext): PredictionFeed;
+}
+
+export type WebSocketRoute = MessageRoute | FeedRoute;
+
 /** What the handlers serve from, built once by startServer. */
 export interface RouteContext {
   readonly catalog: ModelCatalog;
@@ -56,6 +74,8 @@ export interface RouteContext {
   readonly metrics: ServingMetrics;
   readonly online: OnlineStore;
   readonly topics: ReadonlyMap<string, IngestTopic>;
+  /** The dashboard's predictions feed, which the batcher offers samples to. */
+  readonly predictions: PredictionFeed;
   /** The API's documents, rendered once from the route table. */
   readonly documents: { readonly openapi: string; readonly html: string };
 }
