@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { NODE_FLAGS, RTML } from './support.ts';
+import { RTML, SERVE_NODE_FLAGS } from './support.ts';
+import { summariseGc } from './serving/gcTrace.ts';
 import { checkModel, expectedScores, SCORE_TOLERANCE } from './serving/check-model.ts';
 import { benchModel, type ModelFiles } from './serving/model.ts';
 import type { OpenLoopResult } from './serving/open-loop.ts';
@@ -41,6 +42,8 @@ const { values } = parseArgs({
     registry: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
     python: { type: 'string', default: '/usr/bin/python3.11' },
     'rtml-bin': { type: 'string', default: RTML },
+    /** Node's flags for rtml serve (default: bin/rtml.mjs's choice for serve), to compare GC settings. */
+    'rtml-node-flags': { type: 'string', default: SERVE_NODE_FLAGS.join(' ') },
   },
 });
 const SECONDS = Number(values.duration);
@@ -50,6 +53,9 @@ const CONNECTIONS = Number(values.connections);
 const BATCH = 64;
 const WS_INFLIGHT = 256;
 const script = (name: string) => fileURLToPath(new URL(`serving/${name}`, import.meta.url));
+const RTML_NODE_FLAGS = values['rtml-node-flags'].split(/\s+/).filter((f) => f !== '');
+/** Node servers write V8's collections on stdout; each fixed-rate run's stretch is summarised. */
+const TRACE_GC = '--trace-gc-nvp';
 
 interface Server {
   key: string;
@@ -61,11 +67,11 @@ interface Server {
 
 function servers(model: ModelFiles, rtml: RtmlModel): Server[] {
   const node = (file: string) => (port: number): [string, string[]] =>
-    [process.execPath, [...NODE_FLAGS, '--import', 'tsx', script(file), '--port', String(port), '--model', model.onnx, '--redis', values.redis]];
+    [process.execPath, [...SERVE_NODE_FLAGS, TRACE_GC, '--import', 'tsx', script(file), '--port', String(port), '--model', model.onnx, '--redis', values.redis]];
   const fastapi = (workers: number) => (port: number): [string, string[]] =>
     [values.python, [script('fastapi_server.py'), '--port', String(port), '--model', model.pickle, '--workers', String(workers), '--redis', values.redis]];
   return [
-    { key: 'rtml', label: 'rtml', command: (port) => [process.execPath, serveCommand(values['rtml-bin'], rtml, port, values.redis)], readyPath: '/ready' },
+    { key: 'rtml', label: 'rtml', command: (port) => [process.execPath, [...RTML_NODE_FLAGS, TRACE_GC, ...serveCommand(values['rtml-bin'], rtml, port, values.redis)]], readyPath: '/ready' },
     { key: 'minimal', label: 'minimal uWS', command: node('minimal-uws.ts') },
     { key: 'fastify', label: 'Fastify', command: node('fastify.ts') },
     { key: 'fastapi1', label: 'FastAPI 1w', command: fastapi(1) },
@@ -177,7 +183,9 @@ async function measure(server: Server, files: Files, bodies: readonly PredictBod
     say(`saturation ${Math.round(saturation.rps)} RPS p99 ${ms(saturation.p99Ms)}, ${Math.round(memory.rssMb)} MB`);
     const result: Measured = { saturation: { ...saturation, cpuPercent }, memory, fixed: [] };
     for (const rate of RATES) {
+      const traced = proc.stdout().length;
       result.fixed.push(await openLoop(`${base}/predict`, rate, files.bodies));
+      (result.fixedGc ??= []).push(summariseGc(proc.stdout().slice(traced)));
       say(`at ${rate} RPS: ${fixedCell(result.fixed.at(-1)!)}`);
     }
     if (outcome.isRtml) {

@@ -1,6 +1,6 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
-// The larger young generation (64 MB semi-spaces, V8's default is 16) keeps short-lived window
-// state from being promoted and collected as old objects: 15-30 % more events/s in bench/.
+#!/usr/bin/env node
+// The CLI's entry. The `rtml` command is bin/rtml, which starts Node with the flags the command
+// was measured best with, then this file.
 //
 // The CLI runs compiled (dist/, built by `npm run build`, which install and `prepare` run): no
 // TypeScript loader, nor its esbuild process, unless a command loads a topology file. From a

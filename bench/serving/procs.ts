@@ -141,3 +141,9 @@ export function groupCpuSeconds(pgid: number): number {
   }
   return ticks / 100;
 }
+
+/** CPU seconds (user + system) of this process's children that have exited and been waited for (cutime, cstime). */
+export function reapedChildrenCpuSeconds(): number {
+  const f = statFields(process.pid);
+  return (Number(f[13]) + Number(f[14])) / 100;
+}

@@ -1,3 +1,4 @@
+import { gcCell, type GcSummary } from './gcTrace.ts';
 import type { OpenLoopResult } from './open-loop.ts';
 import type { WrkResult } from './wrk.ts';
 import type { WsResult } from './ws-client.ts';
@@ -8,6 +9,8 @@ export interface Measured {
   saturation: WrkResult & { cpuPercent: number };
   memory: { rssMb: number; peakMb: number; processes: number };
   fixed: OpenLoopResult[];
+  /** Node servers: V8's collections during each fixed-rate run (--trace-gc-nvp). */
+  fixedGc?: GcSummary[];
   /** rtml only. */
   batch?: WrkResult | string;
   ws?: WsResult | string;
@@ -52,9 +55,10 @@ export function reportLines(outcomes: readonly Outcome[], run: RunInfo): string[
   run.rates.forEach((rate, i) => {
     const generatorCpu = Math.max(0, ...outcomes.map((o) => o.result?.fixed[i]?.cpuPercent ?? 0));
     lines.push(`serve /predict p99 at fixed ${kilo(rate)} RPS (open loop, from the scheduled send): ` + row((m) => fixedCell(m.fixed[i]!)) + `; generator <= ${Math.round(generatorCpu)}% of a core`);
+    lines.push(`serve GC at fixed ${kilo(rate)} RPS (${run.seconds} s, --trace-gc-nvp): ` + row((m) => (m.fixedGc?.[i] === undefined ? 'not traced' : gcCell(m.fixedGc[i]!))));
   });
   lines.push(`serve RSS under load (after saturation; peak in parentheses): ` + row((m) => `${Math.round(m.memory.rssMb)} MB (${Math.round(m.memory.peakMb)})${m.memory.processes > 1 ? ` in ${m.memory.processes} processes` : ''}`));
-  lines.push(`serve CPU during saturation (2 cores, wrk on the same machine): ` + row((m) => `${Math.round(m.saturation.cpuPercent)}%`));
+  lines.push(`serve CPU during saturation (2 cores, wrk on the same machine): ` + row((m) => `${Math.round(m.saturation.cpuPercent)}% (wrk ${Math.round(m.saturation.generatorCpuPercent)}% of a core)`));
   const rtmlOnly = outcomes.filter((o) => o.isRtml);
   if (rtmlOnly.length > 0) {
     const only = (cell: (m: Measured) => string) => rtmlOnly.map((o) => (o.result === undefined ? `rtml: ${o.missing}` : `rtml ${cell(o.result)}`)).join('');

@@ -27,8 +27,9 @@ export async function registerModel(bin: string, model: RtmlModel, onnxFile: str
   await run(process.execPath, [...NODE_FLAGS, bin, 'models', 'register', model.name, onnxFile, '--stage', 'production', '--features', MODEL_FEATURES.join(','), ...flags], 60_000);
 }
 
+/** The arguments after Node's own flags. */
 export function serveCommand(bin: string, model: RtmlModel, port: number, redis: string): string[] {
-  return [...NODE_FLAGS, bin, 'serve', '--port', String(port), '--host', '127.0.0.1', '--online', redis, '--registry', model.registry, '--artifacts', model.artifacts];
+  return [bin, 'serve', '--port', String(port), '--host', '127.0.0.1', '--online', redis, '--registry', model.registry, '--artifacts', model.artifacts];
 }
 
 export async function deleteModel(model: RtmlModel): Promise<void> {

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { run } from './procs.ts';
+import { reapedChildrenCpuSeconds, run } from './procs.ts';
 
 /** Saturation load with wrk (one thread, closed loop: each connection sends its next request when the last is answered). */
 
@@ -12,15 +12,21 @@ export interface WrkResult {
   requests: number;
   /** Non-2xx answers plus socket errors (connect, read, write, timeout). */
   errors: number;
+  /** CPU wrk itself used, in % of one core: near 100 %, the load generator is the bottleneck. */
+  generatorCpuPercent: number;
 }
 
 /** `wrk -t1 -c<connections> -d<seconds>s --latency` POSTing the bodies of `bodiesFile` (post.lua) to `url`. */
 export async function wrk(url: string, bodiesFile: string, seconds: number, connections = 64): Promise<WrkResult> {
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', SCRIPT, url, '--', bodiesFile];
-  return parseWrk(await run('wrk', args, (seconds + 30) * 1000));
+  const cpuBefore = reapedChildrenCpuSeconds();
+  const started = performance.now();
+  const out = await run('wrk', args, (seconds + 30) * 1000);
+  const generatorCpuPercent = ((reapedChildrenCpuSeconds() - cpuBefore) / ((performance.now() - started) / 1000)) * 100;
+  return { ...parseWrk(out), generatorCpuPercent };
 }
 
-export function parseWrk(out: string): WrkResult {
+export function parseWrk(out: string): Omit<WrkResult, 'generatorCpuPercent'> {
   const number = (re: RegExp) => {
     const m = re.exec(out);
     if (!m) throw new Error(`unexpected wrk output (no ${re.source}): ${out.slice(0, 400)}`);

@@ -85,7 +85,11 @@ export function importClosure(entries: readonly string[]): { files: Set<string>;
   const packages = new Set<string>();
   const queue = entries.map((e) => resolve(ROOT, e));
   while (queue.length > 0) {
-    const file = queue.pop()!;
+    let file = queue.pop()!;
+    // dist/ is compiled in the image from the sources copied into it: a compiled file's source
+    // (x.js → x.ts beside it) is what must be there.
+    if (relative(ROOT, file).startsWith('dist/')) continue;
+    if (file.endsWith('.js') && !existsSync(file) && existsSync(file.replace(/\.js$/, '.ts'))) file = file.replace(/\.js$/, '.ts');
     const rel = relative(ROOT, file);
     if (files.has(rel)) continue;
     if (!existsSync(file)) {
