@@ -7,8 +7,8 @@
  * processes on loopback: wrk for saturation, an open-loop generator for latency at fixed rates;
  * for rtml also /predict/batch and one WebSocket connection. Prints one line per figure.
  *
- * Run: node --import tsx bench/serve.ts [--only rtml,minimal,fastify,fastapi] [--duration 10]
- *      [--rates 3000,10000] [--rtml-bin bin/rtml.mjs]
+ * Run: node --import tsx bench/serve.ts [--only rtml,floor,minimal,fastify,fastapi] [--duration 10]
+ *      [--rates 3000,10000] [--rtml-bin bin/rtml.mjs] [--rtml-node-flags '--max-semi-space-size=64']
  * Needs wrk, Redis, Postgres (rtml's registry), and python3.11 with scikit-learn, onnx, fastapi,
  * uvicorn, uvloop, httptools, redis.
  */
@@ -33,7 +33,7 @@ import { ENTITIES, requestBodies, seedStore, storeKey, writeLines, type PredictB
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'rtml,minimal,fastify,fastapi' },
+    only: { type: 'string', default: 'rtml,floor,minimal,fastify,fastapi' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
     rates: { type: 'string', default: '3000,10000' },
@@ -63,6 +63,8 @@ interface Server {
   command(port: number): [string, string[]];
   /** Polled with GET until it answers 200, before the first /predict (rtml's models load after it listens). */
   readyPath?: string;
+  /** The machine's floor (a constant answer): its scores are not checked, nor compared with rtml's throughput. */
+  floor?: boolean;
 }
 
 function servers(model: ModelFiles, rtml: RtmlModel): Server[] {
@@ -72,6 +74,7 @@ function servers(model: ModelFiles, rtml: RtmlModel): Server[] {
     [values.python, [script('fastapi_server.py'), '--port', String(port), '--model', model.pickle, '--workers', String(workers), '--redis', values.redis]];
   return [
     { key: 'rtml', label: 'rtml', command: (port) => [process.execPath, [...RTML_NODE_FLAGS, TRACE_GC, ...serveCommand(values['rtml-bin'], rtml, port, values.redis)]], readyPath: '/ready' },
+    { key: 'floor', label: 'floor (uWS, constant answer)', command: node('floor-uws.ts'), floor: true },
     { key: 'minimal', label: 'minimal uWS', command: node('minimal-uws.ts') },
     { key: 'fastify', label: 'Fastify', command: node('fastify.ts') },
     { key: 'fastapi1', label: 'FastAPI 1w', command: fastapi(1) },
@@ -80,7 +83,7 @@ function servers(model: ModelFiles, rtml: RtmlModel): Server[] {
 }
 
 /** `--only`: server keys; `fastapi` means both worker counts. Checked before the model is trained. */
-const KEYS = ['rtml', 'minimal', 'fastify', 'fastapi1', 'fastapi2'];
+const KEYS = ['rtml', 'floor', 'minimal', 'fastify', 'fastapi1', 'fastapi2'];
 const ONLY = new Set(values.only.split(',').flatMap((k) => (k.trim() === 'fastapi' ? ['fastapi1', 'fastapi2'] : [k.trim()])));
 const unknown = [...ONLY].filter((k) => !KEYS.includes(k));
 if (unknown.length > 0) throw new Error(`--only: unknown server(s) ${unknown.join(', ')}; known: ${KEYS.join(', ')}, fastapi`);
@@ -164,7 +167,7 @@ interface Files {
 
 /** Starts one server, checks its answers, loads it, stops it. */
 async function measure(server: Server, files: Files, bodies: readonly PredictBody[], expected: Float32Array): Promise<Outcome> {
-  const outcome: Outcome = { label: server.label, isRtml: server.key === 'rtml' };
+  const outcome: Outcome = { label: server.label, isRtml: server.key === 'rtml', floor: server.floor };
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const [command, args] = server.command(port);
@@ -173,7 +176,7 @@ async function measure(server: Server, files: Files, bodies: readonly PredictBod
   const say = (what: string) => console.error(`· ${server.label} (${((performance.now() - began) / 1000).toFixed(0)} s): ${what}`);
   try {
     await waitReady(server, proc, base, JSON.stringify(bodies[0]));
-    await verify(base, bodies, expected);
+    if (!server.floor) await verify(base, bodies, expected);
     await wrk(`${base}/predict`, files.bodies, WARMUP, CONNECTIONS);
     const cpuBefore = groupCpuSeconds(proc.pid);
     const started = performance.now();

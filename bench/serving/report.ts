@@ -20,6 +20,8 @@ export interface Outcome {
   label: string;
   /** Set for rtml: the ratios are rtml's throughput over each peer's. */
   isRtml: boolean;
+  /** The machine's floor (constant answers): no throughput ratio. */
+  floor?: boolean;
   result?: Measured;
   /** Why there is no result: a failure, or rtml's `serve not available: …`. */
   missing?: string;
@@ -44,7 +46,7 @@ export function reportLines(outcomes: readonly Outcome[], run: RunInfo): string[
   const row = (cell: (m: Measured, o: Outcome) => string) =>
     outcomes.map((o) => (o.result === undefined ? `${o.label}: ${o.missing}` : `${o.label} ${cell(o.result, o)}`)).join(' | ');
   const ratio = (m: Measured, o: Outcome) => {
-    if (rtml === undefined || o.isRtml) return '';
+    if (rtml === undefined || o.isRtml || o.floor) return '';
     const r = rtml.saturation.rps / m.saturation.rps;
     return ` (rtml ${r.toFixed(r >= 10 ? 1 : 2)}x)`;
   };
