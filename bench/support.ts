@@ -33,8 +33,8 @@ export function bestSeconds(runs: number, command: string, args: string[]): numb
 
 /** The V8 flag the rtml command (bin/rtml) runs stream processing with; baselines get it too, so the code is compared, not flags. */
 export const NODE_FLAGS = ['--max-semi-space-size=64'];
-/** What bin/rtml runs `rtml serve` with: V8's default young generation (bench/serve.ts measures both). */
-export const SERVE_NODE_FLAGS: string[] = [];
+/** What bin/rtml runs `rtml serve` with: a smaller young generation than V8's default (bench/serve.ts --rtml-node-flags compares). */
+export const SERVE_NODE_FLAGS = ['--max-semi-space-size=8'];
 
 export function rate(n: number, seconds: number): string {
   return `${Math.round(n / seconds / 1000)}k ev/s`;
