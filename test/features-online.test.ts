@@ -108,15 +108,22 @@ describe('online store: redis specifics', () => {
     const { view, store } = setup(t, () => redisOnline(REDIS_URI));
     const redis = store as ReturnType<typeof redisOnline>;
     await store.write(view, Array.from({ length: 100 }, (_, i) => row(`e${i}`, i, { n: i, total: i })));
-    const stream = redis.client.stream;
-    const write = stream.write;
+    // What reaches the socket: write() calls are buffered while it is corked and go out as one writev.
+    const stream = redis.client.stream as typeof redis.client.stream & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+    const single = stream._write;
+    const vector = stream._writev;
     let writes = 0;
-    stream.write = function (this: typeof stream, ...args: Parameters<typeof write>) {
+    stream._write = function (this: unknown, ...args: unknown[]) {
       writes++;
-      return write.apply(this, args);
-    } as typeof write;
+      return single.apply(this, args);
+    };
+    stream._writev = function (this: unknown, ...args: unknown[]) {
+      writes++;
+      return vector.apply(this, args);
+    };
     t.after(() => {
-      stream.write = write;
+      stream._write = single;
+      stream._writev = vector;
     });
     const got = await getOnlineFeatures(store, view.name, Array.from({ length: 100 }, (_, i) => `e${i}`));
     assert.equal(got.filter((g) => g !== null).length, 100);
