@@ -12,11 +12,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ConsumerGlobalConfig } from '@confluentinc/kafka-javascript';
 import { kafkaModule } from '../connectors/kafka/client.ts';
 import { trainGbdt, xorData } from '../models/training/index.ts';
 import { gbdtToOnnx } from '../models/onnx/index.ts';
 import { startMockKafka } from '../test/support/kafka.ts';
+import { arrivalConsumer, produceAtRate, warmUp } from './kafkaLatency.ts';
 import { NODE_FLAGS, ROOT, RTML } from './support.ts';
 
 const { values } = parseArgs({ options: { rate: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '10' } } });
@@ -54,36 +54,10 @@ export default defineTopology('e2e', ({ source, sink }) =>
   const latencies: number[] = [];
   let measuring = false;
   let seen = 0;
-  // The native consumer, woken by its queue callback and taking what is there (as rtml's source
-  // does): the KafkaJS consumer's own loop added ~3 ms per hop. The mock cluster answers an empty
-  // fetch only after fetch.wait.max.ms, even when records arrive meanwhile, hence 1 ms.
-  let consuming = false;
-  let again = false;
-  const drain = (): void => {
-    if (consuming) {
-      again = true;
-      return;
-    }
-    consuming = true;
-    again = false;
-    consumer.consume(1000, (err, messages) => {
-      consuming = false;
-      if (err) throw err;
-      for (const m of messages) {
-        seen++;
-        const sent = (JSON.parse(m.value!.toString()) as { sent: number }).sent;
-        if (measuring && sent > 0) latencies.push(performance.timeOrigin + performance.now() - sent);
-      }
-      if (again || messages.length === 1000) drain();
-    });
-  };
-  const consumer = new (kafkaModule().KafkaConsumer)(
-    { 'bootstrap.servers': broker, 'group.id': `e2e-${process.pid}`, 'fetch.wait.max.ms': 1, 'log_level': 0, queue_non_empty_cb: drain } as ConsumerGlobalConfig,
-    {},
-  );
-  await new Promise<void>((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
-  consumer.setDefaultConsumeTimeout(0);
-  consumer.assign([0, 1, 2].map((partition) => ({ topic: 'predictions', partition, offset: -1 /* the end */ })));
+  const consumer = await arrivalConsumer(broker, 'predictions', (sent, now) => {
+    seen++;
+    if (measuring && sent > 0) latencies.push(now - sent);
+  });
   let n = 0;
   const event = () => {
     const now = performance.timeOrigin + performance.now();
@@ -91,26 +65,12 @@ export default defineTopology('e2e', ({ source, sink }) =>
     return { key: `c${i % 500}`, value: JSON.stringify({ card_id: `c${i % 500}`, amount: (i * 7) % 500, f1: (i % 13) / 13, f2: (i % 7) / 7, f3: (i % 3) / 3, ts: Math.floor(now), sent: measuring ? now : 0 }) };
   };
   // Warm up until predictions flow (rtml started, model loaded, partitions assigned).
-  for (let i = 0; i < 600 && seen < 100; i++) {
-    await producer.send({ topic: 'txns', messages: Array.from({ length: 20 }, event) });
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  if (seen < 100) throw new Error(`no predictions after warm-up; rtml said: ${stderr}`);
+  if (!(await warmUp(producer, 'txns', event, () => seen >= 100, 600))) throw new Error(`no predictions after warm-up; rtml said: ${stderr}`);
   measuring = true;
-  // Open loop: event i of the measured window is sent when it is due, whatever the answers do.
-  const perMs = RATE / 1000;
-  const started = performance.now();
-  let sent = 0;
-  while (performance.now() - started < SECONDS * 1000) {
-    const due = Math.floor((performance.now() - started) * perMs);
-    const batch: { key: string; value: string }[] = [];
-    for (; sent < due && batch.length < 1000; sent++) batch.push(event());
-    if (batch.length > 0) await producer.send({ topic: 'txns', messages: batch });
-    else await new Promise((r) => setTimeout(r, 1));
-  }
+  await produceAtRate(producer, 'txns', RATE, SECONDS, event);
   await new Promise((r) => setTimeout(r, 2000));
   measuring = false;
-  await Promise.all([producer.disconnect(), new Promise((resolve) => consumer.disconnect(resolve))]);
+  await Promise.all([producer.disconnect(), consumer.close()]);
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(1);
   console.log(`kafka end-to-end (mock cluster, 3 partitions): event produced → prediction consumed at ${RATE} ev/s for ${SECONDS} s: p50 ${pct(50)} ms, p99 ${pct(99)} ms, ${latencies.length} predictions measured (target p99 < 10 ms)`);

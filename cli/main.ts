@@ -67,6 +67,7 @@ program
   .option('--checkpoint-every <n>', 'also checkpoint every n events', positiveInt)
   .option('--schema-registry <url>', 'Confluent Schema Registry for Avro on kafka:// bindings: http(s)://[user:password@]host:port (default: local schema ids)')
   .option('--scale-out', "run as one of several workers in the Kafka source's consumer group: each partition is a task with its own state, checkpointed under --checkpoint-dir (shared by the workers) and handed over when the group moves it", false)
+  .option('--exactly-once', 'kafka:// sinks write in transactions that each checkpoint commits (with the Kafka sources\' offsets): readers with isolation.level=read_committed see every result exactly once (needs --checkpoint-dir)', false)
   .option('--metrics-port <port>', 'serve Prometheus metrics (GET /metrics), GET /health and the live dashboard (GET /dashboard) on this port while the run runs (0: any free port, printed)', nonNegativeInt)
   .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
   .option('--status-interval <duration>', 'print a status line to stderr this often, e.g. 30s, when stderr is not a terminal (default off)')

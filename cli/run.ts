@@ -39,6 +39,7 @@ export interface RunCommandOptions {
   checkpointEvery?: number;
   /** Run as one worker of a Kafka consumer group sharing the source's partitions (engine/worker.ts). */
   scaleOut?: boolean;
+  exactlyOnce?: boolean;
   /** Confluent Schema Registry URL: Avro on kafka:// bindings uses its schema ids instead of local ids. */
   schemaRegistry?: string;
   /** Serve Prometheus metrics and a health check on this port while the run runs (0: any free port). */
@@ -138,7 +139,7 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
     range = { from, to: undefined };
   }
   if (options.schemaRegistry !== undefined) parseRegistryUrl(options.schemaRegistry);
-  const transport = { schemaRegistry: options.schemaRegistry };
+  const transport = { schemaRegistry: options.schemaRegistry, exactlyOnce: options.exactlyOnce };
   const sources = bindings<SourceConnector>(options.source, '--source', (uri, flag) => sourceFromUri(uri, flag, transport));
   const sinks = bindings<SinkConnector>(options.sink, '--sink', (uri, flag) => sinkFromUri(uri, flag, transport));
   if (options.checkpointDir === undefined && (options.checkpointInterval !== undefined || options.checkpointEvery !== undefined)) {
@@ -154,6 +155,9 @@ export async function runCommand(file: string, options: RunCommandOptions, extra
           // Crash tests only: hold each checkpoint write half-done this long.
           pauseMs: Number(process.env.RTML_TEST_CHECKPOINT_PAUSE_MS ?? 0),
         };
+  if (options.exactlyOnce && checkpoint === undefined) {
+    throw new RtmlError('RTML_E_USAGE', '--exactly-once needs --checkpoint-dir: each checkpoint commits the transaction of the outputs since the last one');
+  }
   if (options.scaleOut && checkpoint === undefined) {
     throw new RtmlError('RTML_E_USAGE', '--scale-out needs --checkpoint-dir: a directory every worker shares, where each partition\'s state is handed over');
   }

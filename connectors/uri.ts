@@ -48,6 +48,8 @@ function partitionsParam(params: URLSearchParams, flag: string): number | undefi
 export interface TransportOptions {
   /** Confluent Schema Registry URL for Avro on kafka:// bindings (--schema-registry); else local ids. */
   schemaRegistry?: string;
+  /** kafka:// sinks write in transactions committed by checkpoints (--exactly-once). */
+  exactlyOnce?: boolean;
 }
 
 interface Transport {
@@ -65,7 +67,7 @@ const TRANSPORTS: Record<string, { check(uri: string, role: 'source' | 'sink'): 
     load: async () => {
       const { kafkaSource, kafkaSink, SchemaRegistry } = await import('./kafka/index.ts');
       const registry = (o: TransportOptions) => (o.schemaRegistry === undefined ? undefined : new SchemaRegistry(o.schemaRegistry));
-      return { source: (uri, o) => kafkaSource(uri, { schemaRegistry: registry(o) }), sink: (uri, o) => kafkaSink(uri, { schemaRegistry: registry(o) }) };
+      return { source: (uri, o) => kafkaSource(uri, { schemaRegistry: registry(o) }), sink: (uri, o) => kafkaSink(uri, { schemaRegistry: registry(o), exactlyOnce: o.exactlyOnce }) };
     },
   },
   kinesis: {
@@ -120,7 +122,20 @@ export function sourceFromUri(uri: string, flag = '--source', transportOptions: 
 
 export function sinkFromUri(uri: string, flag = '--sink', transportOptions: TransportOptions = {}): SinkConnector {
   const load = transport(uri, 'sink');
-  if (load) return { uri, open: async (options) => (await load()).sink(uri, transportOptions).open(options) };
+  if (load) {
+    // One connector behind both calls: a transactional sink settles a pending checkpoint's marker too.
+    let connector: Promise<SinkConnector> | undefined;
+    const loaded = () => (connector ??= load().then((t) => t.sink(uri, transportOptions)));
+    return {
+      uri,
+      open: async (options) => (await loaded()).open(options),
+      committedMarker: async (marker, writer) => {
+        const c = await loaded();
+        if (c.committedMarker === undefined) throw new RtmlError('RTML_E_CHECKPOINT', `${flag} ${uri}: the pending checkpoint has a transaction marker of this sink, which is not exactly-once now (add --exactly-once, or exactly-once=true to the URI)`);
+        return c.committedMarker(marker, writer);
+      },
+    };
+  }
   const { scheme, path, params } = parseUri(uri, flag, 'sink');
   if (scheme === 'null') return nullSink();
   return scheme === 'file' ? fileSink(path) : logSink(path, { partitions: partitionsParam(params, flag) });

@@ -18,6 +18,7 @@ export const ErrorCodes = {
   RTML_E_FEATURE_VIEW: 'bad feature view',
   RTML_E_STORE: 'feature store problem',
   RTML_E_CHECKPOINT: 'checkpoint problem',
+  RTML_E_FENCED: 'a newer run of the same task took over its transactional writer',
   RTML_E_USAGE: 'bad command-line usage',
   RTML_E_TRAIN: 'model training problem',
   RTML_E_MODEL: 'bad model file',

@@ -182,17 +182,65 @@ export interface SinkWriter {
   close(): Promise<void>;
   /**
    * Flushes durably and returns where the output stands (e.g. a file's length), saved in the
-   * checkpoint and handed back to `open` on resume. Sinks without it are at-least-once on resume.
+   * checkpoint and handed back to `open` on resume. Sinks without it (or a transaction) are at-least-once on resume.
    */
   checkpoint?(): Promise<unknown>;
+  /**
+   * True when the writer adds to output that was there before the run (the log), rather than
+   * rewriting it: a run with checkpoints then saves its start, so that after a crash before its
+   * first checkpoint the output is cut back to where the run began.
+   */
+  readonly appends?: boolean;
+  /**
+   * Exactly-once sinks that write in transactions (Kafka's transactional producer): the writes
+   * between two checkpoints, invisible to readers of committed data until the checkpoint commits
+   * them. Writers that share one transaction share this object.
+   */
+  readonly transaction?: SinkTransaction;
+}
+
+/**
+ * The open transaction of an exactly-once sink. A checkpoint commits it in two phases with the
+ * checkpoint file (engine/run/checkpointer.ts): `prepare` adds a marker naming the checkpoint (and
+ * the sources' offsets) to it, the checkpoint is saved as pending, `commit` commits, then the
+ * checkpoint is marked committed. A run that finds a pending checkpoint asks the sink whether its
+ * marker was committed (SinkConnector.committedMarker) and resumes from it, or else from the one
+ * before: either way its state matches exactly the outputs readers of committed data see.
+ */
+export interface SinkTransaction {
+  /**
+   * Writes out what is handed off, then adds checkpoint `id`'s marker and, for sources on the same
+   * cluster, their offsets (the next record of each partition read) to the transaction; returns
+   * where the marker is (saved in the pending checkpoint).
+   */
+  prepare(id: number, sources: readonly SourceOffsets[]): Promise<unknown>;
+  /** Commits the transaction and opens the next. */
+  commit(): Promise<void>;
+}
+
+/** A source's positions at a checkpoint: per partition, the offset of the last record processed. */
+export interface SourceOffsets {
+  readonly reader: SourceReader;
+  readonly positions: ReadonlyMap<number, number>;
 }
 
 export interface SinkOpenOptions {
   /** Resuming: what `checkpoint()` returned when the checkpoint was taken. */
   resume?: unknown;
+  /**
+   * Who writes: the topology, and scaled out its task. A transactional sink names its transactions
+   * after it, so a restarted or moved task fences every earlier writer of the same outputs.
+   */
+  writer?: string;
 }
 
 export interface SinkConnector {
   readonly uri: string;
   open(options?: SinkOpenOptions): Promise<SinkWriter>;
+  /**
+   * Transactional sinks, resuming from a pending checkpoint: fences `writer`'s earlier transactions
+   * (a crashed run's is aborted, or completed if it was committing), then tells whether the one
+   * holding `marker` (what SinkTransaction.prepare returned) was committed.
+   */
+  committedMarker?(marker: unknown, writer: string): Promise<boolean>;
 }

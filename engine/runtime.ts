@@ -1,5 +1,6 @@
 import { RtmlError, errorMessage } from './errors.ts';
 import type { ExchangeSide, OperatorHost, TelemetryCapability } from './host.ts';
+import type { SinkTransaction } from './io.ts';
 import type { ModelProvider } from './modelProvider.ts';
 import type { MonitoringRecorder } from './monitoring/records.ts';
 import type { PredictionTap } from './predictionTap.ts';
@@ -8,7 +9,7 @@ import { RecordContext } from './record.ts';
 import { RunMetrics, type RunCounter, type RunGauge } from './metrics.ts';
 import type { Topology } from './topology.ts';
 import { Bindings } from './run/bindings.ts';
-import { byPartition, Checkpointer, commitSources, positionsOf, sourceStatesOf } from './run/checkpointer.ts';
+import { byPartition, Checkpointer, commitSources, positionsOf, sourceOffsetsOf, sourceStatesOf, type CheckpointedRun } from './run/checkpointer.ts';
 import { EXCHANGE, Exchange } from './run/exchange.ts';
 import { FeatureAccess } from './run/featureAccess.ts';
 import { TopologyGraph } from './run/graph.ts';
@@ -46,6 +47,8 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
   private readonly edges: RangeEdges | undefined;
   private bindings: Bindings | undefined;
   private checkpointer: Checkpointer | undefined;
+  /** The open transactions of exactly-once sinks, committed by checkpoints. */
+  private transactions = new Map<SinkTransaction, string[]>();
   private failure: unknown;
   private built = false;
   private started = 0;
@@ -163,12 +166,14 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
     const outOfOrder = this.graph.largestOutOfOrder();
     if (this.edges) this.edges.outOfOrder = outOfOrder;
     const config = this.options.checkpoint;
-    this.checkpointer = config && new Checkpointer(config, this.topology);
-    const saved = this.checkpointer?.load(bindings.uris(), this.state.states);
+    this.checkpointer = config && new Checkpointer(config, this.topology, (m) => this.report(m));
+    const writer = this.writerId();
+    const saved = await this.checkpointer?.load(bindings.uris(), this.state.states, (sink, marker) => bindings.committedMarker(sink, marker, writer));
     const opened: { close(): Promise<void> }[] = [];
     try {
       await this.lifecycle.start(opened);
-      await bindings.openSinks(saved?.sinks, opened, this.outputs);
+      await bindings.openSinks(saved?.sinks, opened, this.outputs, writer);
+      this.transactions = bindings.transactions(this.checkpointer !== undefined);
       const store = await this.features.open();
       if (store) opened.push(store);
       const exchangeWriter = await this.exchangeEnds.openWriter(saved?.sinks[EXCHANGE]);
@@ -181,6 +186,9 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
         this.checkpointer!.restore(saved, this.state.states, this.watermarks, this.outputs.stats);
         this.outputs.stats.resumed = true;
       }
+      // Sinks that append (the log): the start is saved too, so that a crash before the first
+      // checkpoint resumes from it, their output cut back to where this run began.
+      else if (this.checkpointer && [...bindings.writers.values()].some((w) => w.appends) && !this.fenced()) await this.checkpointer.take(this.checkpointedRun());
       this.started = performance.now();
       this.metrics.start();
       await this.scheduler.loop({
@@ -249,7 +257,9 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
     if (this.failure !== undefined) throw this.failure;
     await this.flushOutputs();
     if (!this.fenced()) {
-      await commitSources(this.scheduler.lanes);
+      // Exactly-once outputs: a last checkpoint commits them (then removed, as a completed run's is).
+      if (this.transactions.size > 0) await this.takeCheckpoint();
+      else await commitSources(this.scheduler.lanes);
       this.checkpointer?.remove();
     }
   }
@@ -283,19 +293,33 @@ export class TopologyRun implements OperatorHost, TelemetryCapability {
     return positions;
   }
 
+  /** What a checkpoint saves of this run. */
+  private checkpointedRun(): CheckpointedRun {
+    const lanes = this.scheduler.lanes;
+    return {
+      bindings: this.bindings!.uris(),
+      states: this.state.states,
+      watermarks: this.watermarks,
+      counters: this.outputs.stats,
+      positions: () => positionsOf(lanes),
+      sourceStates: (positions) => sourceStatesOf(lanes, positions),
+      flushOutputs: () => this.flushOutputs(),
+      transactions: this.transactions,
+      sourceOffsets: (positions) => sourceOffsetsOf(lanes, positions),
+    };
+  }
+
+  /** Who writes this run's outputs (SinkOpenOptions.writer): the topology, and scaled out its task. */
+  private writerId(): string {
+    const { partitions, exchange } = this.options;
+    return `${this.topology}${partitions ? `-p${partitions.join('.')}` : ''}${exchange ? `-${exchange.side}` : ''}`;
+  }
+
   private async takeCheckpoint(): Promise<void> {
     await this.endBurst();
     const lanes = this.scheduler.lanes;
     const stats = this.outputs.stats;
-    const { bytes, ms } = await this.checkpointer!.take({
-      bindings: this.bindings!.uris(),
-      states: this.state.states,
-      watermarks: this.watermarks,
-      counters: stats,
-      positions: () => positionsOf(lanes),
-      sourceStates: (positions) => sourceStatesOf(lanes, positions),
-      flushOutputs: () => this.flushOutputs(),
-    });
+    const { bytes, ms } = await this.checkpointer!.take(this.checkpointedRun());
     stats.checkpoints++;
     stats.checkpointBytes = bytes;
     stats.checkpointMs = ms;

@@ -21,8 +21,9 @@ import { logLine } from './log.ts';
  * When the group moves a partition, the worker that had it stops the task, checkpoints it and
  * commits its offsets before the group hands it on; the new owner resumes from that checkpoint. A
  * worker that dies is replaced the same way from its last checkpoint (state exactly-once, outputs
- * at-least-once, as after any crash). The checkpoint directory must therefore be one all workers
- * share (a mounted volume).
+ * at-least-once as after any crash, or exactly-once with transactional sinks, whose transactions
+ * are named after the task so that its new owner fences the old one). The checkpoint directory
+ * must therefore be one all workers share (a mounted volume).
  */
 export interface WorkerOptions extends RunOptions {
   checkpoint: NonNullable<RunOptions['checkpoint']>;
@@ -115,7 +116,10 @@ export async function runWorker(topology: Topology, options: WorkerOptions): Pro
       totals.push(stats);
       log(`${what}: task ${task.stop.signal.aborted ? 'stopped (handed over)' : 'done'}: events in ${stats.in}${stats.resumed ? ', resumed from a checkpoint' : ''}`);
     } catch (err) {
-      failure ??= new RtmlError('RTML_E_PIPELINE', `${what}: ${errorMessage(err)}`, { cause: err });
+      // A task another worker has taken over fails once that worker's transactional writer fences
+      // this one's (nothing it wrote since its last checkpoint is visible): it stops, the worker goes on.
+      if (fenced()) log(`${what}: task stopped, its writes refused since another worker took it over (${errorMessage(err)})`);
+      else failure ??= new RtmlError('RTML_E_PIPELINE', `${what}: ${errorMessage(err)}`, { cause: err });
     }
   };
 

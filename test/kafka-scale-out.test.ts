@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { eventLines } from './support/generate.ts';
 import { consumeTopic, produceKeyed, startMockKafka, type MockKafka } from './support/kafka.ts';
+import { owned, until } from './support/scaleOut.ts';
 
 /**
  * Scale-out on Kafka (`rtml run --scale-out`): workers in one consumer group share a 3-partition
@@ -88,24 +89,6 @@ function workerArgs(group: string, out: string, checkpoints: string, checkpointi
     '--sink', `out=kafka://${kafka.bootstrap}/${out}`,
     '--scale-out', '--follow', '--checkpoint-dir', checkpoints, ...checkpointing,
   ];
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 60_000, workers: Worker[] = []): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}\n${workers.map((w, i) => `worker ${i}:\n${w.stderr()}`).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** The partitions a worker owns now, from its log ("partitions assigned/revoked/lost: [...]"). */
-function owned(w: Worker): Set<number> {
-  const mine = new Set<number>();
-  for (const m of w.stderr().matchAll(/partitions (assigned|revoked|lost): \[([\d, ]*)\]/g)) {
-    const ps = m[2]!.split(',').filter((x) => x.trim() !== '').map(Number);
-    for (const p of ps) m[1] === 'assigned' ? mine.add(p) : mine.delete(p);
-  }
-  return mine;
 }
 
 function flushAllPartitions(topic: string): void {

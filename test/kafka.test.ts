@@ -155,9 +155,12 @@ describe('kafka connector', () => {
   it('parses kafka:// URIs and rejects bad ones naming the expected form', () => {
     assert.deepEqual(parseKafkaUri('kafka://a:9092,b:9093/events?group=g1&schema=s.avsc'), {
       brokers: ['a:9092', 'b:9093'], topic: 'events', group: 'g1', schema: 's.avsc', connectTimeoutMs: 60_000, security: {},
+      exactlyOnce: false, isolation: 'read_committed',
     });
     assert.equal(parseKafkaUri('kafka://a:9092/events').group, 'rtml-events');
-    for (const bad of ['kafka://a/events', 'kafka://a:9092/', 'kafka:a:9092/events', 'kafka://a:9092/ev?grp=x', 'kafka://a:9092/e v']) {
+    const eos = parseKafkaUri('kafka://a:9092/events?exactly-once=true&isolation=read_uncommitted');
+    assert.deepEqual([eos.exactlyOnce, eos.isolation], [true, 'read_uncommitted']);
+    for (const bad of ['kafka://a/events', 'kafka://a:9092/', 'kafka:a:9092/events', 'kafka://a:9092/ev?grp=x', 'kafka://a:9092/e v', 'kafka://a:9092/ev?exactly-once=yes', 'kafka://a:9092/ev?isolation=dirty']) {
       assert.throws(() => parseKafkaUri(bad), (err: unknown) => err instanceof RtmlError && err.code === 'RTML_E_URI' && err.message.includes(JSON.stringify(bad)) && err.message.includes('kafka://host:port'));
     }
   });

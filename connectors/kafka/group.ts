@@ -1,4 +1,4 @@
-import type { LibrdKafkaError, TopicPartition, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
+import type { KafkaConsumer, LibrdKafkaError, TopicPartition, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import type { GroupListener } from '../../engine/io.ts';
 import { call, kafkaModule, type NativeConsumer } from './client.ts';
@@ -104,6 +104,11 @@ export class KafkaGroupMember {
     } else {
       this.log(`rtml: ${this.description}: rebalance error: ${errorMessage(err)}`);
     }
+  }
+
+  /** The member's consumer: a transaction commits a task's offsets with its group metadata (exactly-once). */
+  get groupConsumer(): KafkaConsumer {
+    return this.consumer;
   }
 
   /** Commits a task's offsets (the next offset to read, per partition) as this generation's member. */

@@ -1,5 +1,5 @@
 import type { Type } from 'avsc';
-import type { ConsumerGlobalConfig, KafkaConsumer, Message } from '@confluentinc/kafka-javascript';
+import type { ConsumerGlobalConfig, KafkaConsumer, Message, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
 import { InputRecord, type GroupListener, type GroupMembership, type SourceConnector, type SourceOpenOptions, type SourceReader } from '../../engine/io.ts';
 import { call, kafkaModule, seconds, sleep, type NativeConsumer } from './client.ts';
@@ -9,6 +9,7 @@ import { retryWithBackoff } from '../../storage/index.ts';
 import { kafkaUriFor, parseKafkaUri, type KafkaUri } from './uri.ts';
 import { RegistryWriterSchemas, type SchemaRegistry } from './schemaRegistry.ts';
 import { emptyMessage, JSON_PAYLOADS, payloadOf, sourcePayloads, type PayloadFormat } from '../payload.ts';
+import type { TransactionalSource } from './transaction.ts';
 import { LocalSchemaIds, wirePayloads } from './wireFormat.ts';
 import { logLine } from '../../engine/log.ts';
 
@@ -34,12 +35,16 @@ export interface KafkaSourceOptions {
  *    else at the group's committed offset, else at `from` (earliest|latest).
  * 2. Offsets are committed only when the engine says a checkpoint is durable (`committed`), and at
  *    the end of a completed bounded run; auto-commit is off.
- * 3. Bounded (not following): each partition ends at its high watermark seen at open.
+ * 3. Bounded (not following): each partition ends at its high watermark seen at open (with
+ *    read_committed, the default: its last stable offset, before any open transaction).
  * 4. Values: with a reader schema, Avro in the Confluent wire format (writer schemas by local id,
  *    see LocalSchemaIds); without, UTF-8 JSON. Undecodable values become error records (dead letters).
  * 5. Messages are fetched in batches into per-partition buffers; a partition whose buffer is full is
  *    paused until it drains.
  * 6. An unreachable cluster at open is retried with backoff (logged) for `connect-timeout` (60 s).
+ * 7. `isolation=read_committed` (the default, librdkafka's): records of open and aborted
+ *    transactions are not read; with `rtml run --exactly-once` the offsets go into the sinks'
+ *    transaction (transactionOffsets).
  */
 export function kafkaSource(uri: string, options: KafkaSourceOptions = {}): SourceConnector {
   const parsed = parseKafkaUri(uri);
@@ -109,7 +114,7 @@ async function newestTimestamp(kafka: KafkaUri, partition: number, high: number)
   }
 }
 
-class KafkaSourceReader implements SourceReader {
+class KafkaSourceReader implements SourceReader, TransactionalSource {
   readonly partitions: readonly number[];
   readonly decodesWithReaderSchema: boolean;
   private readonly buffers: InputRecord[][];
@@ -176,6 +181,7 @@ class KafkaSourceReader implements SourceReader {
           'group.id': kafka.group,
           'enable.auto.commit': false,
           'enable.auto.offset.store': false,
+          'isolation.level': kafka.isolation,
           'socket.connection.setup.timeout.ms': 2000,
           'reconnect.backoff.max.ms': 1000,
           // How long a broker may hold a fetch that finds nothing. Brokers answer as soon as records
@@ -346,10 +352,14 @@ class KafkaSourceReader implements SourceReader {
         const ready = this.registry?.prepare(messages.map((m) => m.value));
         if (ready === undefined) {
           for (const m of messages) this.accept(m);
+          this.skippedTo();
           return done();
         }
         ready
-          .then(() => messages.forEach((m) => this.accept(m)))
+          .then(() => {
+            messages.forEach((m) => this.accept(m));
+            this.skippedTo();
+          })
           .catch((e: unknown) => (this.fetchError = e))
           .finally(done);
       });
@@ -393,6 +403,25 @@ class KafkaSourceReader implements SourceReader {
         this.paused.add(p);
       }
     }
+  }
+
+  /**
+   * Transaction markers (and, read_committed, aborted records) take offsets but are never delivered:
+   * the consumer's position passes them, and so does `next`, so a bounded partition whose end is one
+   * of them still ends.
+   */
+  private skippedTo(): void {
+    const topic = this.kafka.topic;
+    for (const { partition, offset } of this.consumer.position(this.partitions.map((partition) => ({ topic, partition })))) {
+      if (offset !== undefined && offset > this.next[partition]! && this.buffers[partition]!.length === 0) this.next[partition] = Math.min(offset, this.end[partition]!);
+    }
+  }
+
+  transactionOffsets(positions: ReadonlyMap<number, number>, brokers: string): { consumer: KafkaConsumer; offsets: TopicPartitionOffset[] } | undefined {
+    if (brokers !== this.kafka.brokers.join(',')) return undefined;
+    const offsets = [...positions].map(([partition, last]) => ({ topic: this.kafka.topic, partition, offset: last + 1 }));
+    // Scaled out, the group member's consumer: its generation lets the group fence a stale worker's commit.
+    return { consumer: this.member?.groupConsumer ?? this.consumer, offsets };
   }
 
   private decode(offset: number, value: Buffer | null, timestamp: number): InputRecord {

@@ -12,6 +12,10 @@ export interface KafkaUri {
   schema: string | undefined;
   /** How long a source keeps retrying an unreachable cluster at start before giving up (ms). */
   connectTimeoutMs: number;
+  /** Sinks: write in transactions committed by checkpoints (`exactly-once=true`). */
+  exactlyOnce: boolean;
+  /** Sources: whether records of open and aborted transactions are skipped (`isolation=`; default read_committed). */
+  isolation: 'read_committed' | 'read_uncommitted';
   /**
    * librdkafka's security settings for a managed cluster (TLS, SASL), from the URI's parameters of
    * the same names; secrets from the environment (never the URI, which `ps` and logs show).
@@ -19,7 +23,7 @@ export interface KafkaUri {
   security: Readonly<Record<string, string>>;
 }
 
-export const FORM = 'kafka://host:port[,host2:port2]/topic[?group=<id>&schema=<file.avsc>&connect-timeout=60s&security.protocol=SASL_SSL&sasl.mechanisms=PLAIN&sasl.username=<user>&ssl.ca.location=<file>…]';
+export const FORM = 'kafka://host:port[,host2:port2]/topic[?group=<id>&schema=<file.avsc>&connect-timeout=60s&exactly-once=true&isolation=read_committed&security.protocol=SASL_SSL&sasl.mechanisms=PLAIN&sasl.username=<user>&ssl.ca.location=<file>…]';
 
 /** librdkafka settings a URI may carry: how to reach a secured cluster (not tuning, which rtml sets). */
 const SECURITY_SETTINGS = [
@@ -61,7 +65,7 @@ export function parseKafkaUri(uri: string): KafkaUri {
   }
   if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw bad(`topic ${JSON.stringify(topic)} must be 1-249 of letters, digits, '.', '_' and '-'`);
   const params = new URLSearchParams(m[3] ?? '');
-  const known = new Set(['group', 'schema', 'connect-timeout', ...SECURITY_SETTINGS]);
+  const known = new Set(['group', 'schema', 'connect-timeout', 'exactly-once', 'isolation', ...SECURITY_SETTINGS]);
   for (const key of params.keys()) {
     if (key in SECRET_SETTINGS) throw bad(`${key} does not belong in a URI (command lines and logs show it): set ${SECRET_SETTINGS[key]}`);
     if (!known.has(key)) throw bad(`unknown parameter ${JSON.stringify(key)}`);
@@ -81,7 +85,11 @@ export function parseKafkaUri(uri: string): KafkaUri {
   if (schema === '') throw bad('schema= is empty');
   const timeout = params.get('connect-timeout');
   const connectTimeoutMs = timeout === null ? DEFAULT_CONNECT_TIMEOUT_MS : parseDuration(/^\d+$/.test(timeout) ? Number(timeout) : timeout, `${uri}: connect-timeout`);
-  return { brokers, topic, group, schema, connectTimeoutMs, security };
+  const exactly = params.get('exactly-once');
+  if (exactly !== null && exactly !== 'true' && exactly !== 'false') throw bad(`exactly-once=${exactly} must be true or false`);
+  const isolation = params.get('isolation') ?? 'read_committed';
+  if (isolation !== 'read_committed' && isolation !== 'read_uncommitted') throw bad(`isolation=${isolation} must be read_committed or read_uncommitted`);
+  return { brokers, topic, group, schema, connectTimeoutMs, security, exactlyOnce: exactly === 'true', isolation };
 }
 
 /** The URI of another topic on the same cluster (the scale-out exchange), with the same security settings (secrets stay in the environment). */

@@ -5,7 +5,7 @@ import { topicConfigPath } from './layout.ts';
 import { partitionFor } from './partitioner.ts';
 import { PartitionWriter } from './partitionWriter.ts';
 import { utf8Length } from './recordFormat.ts';
-import { recoverPartition, type RecoveredTail } from './recovery.ts';
+import { cutPartition, recoverPartition, type RecoveredTail } from './recovery.ts';
 import { JSON_SCHEMA_ID, SchemaRegistry, type SchemaInput } from './schemaRegistry.ts';
 import { checkPartitions, checkSegmentBytes, DEFAULT_SEGMENT_BYTES, readTopicConfig, writeTopicConfig, type TopicConfig } from './topicConfig.ts';
 import { WriterLock } from './writerLock.ts';
@@ -16,6 +16,11 @@ export interface EventLogOpenOptions {
    * segmentBytes stays as recorded in its topic.json.
    */
   create?: { partitions: number; segmentBytes?: number };
+  /**
+   * A sink resuming from a checkpoint: each partition's offset there (its record count then). What
+   * was appended after it is cut away before anything is appended (see cutPartition).
+   */
+  cutTo?: readonly number[];
 }
 
 export interface AppendResult {
@@ -58,13 +63,13 @@ export class EventLog {
    * Opens a topic for writing, creating it with `partitions` (default 1) when it is not there; an
    * existing topic is checked against `partitions` only when it is given.
    */
-  static openOrCreate(path: string, partitions?: number): EventLog {
-    if (fs.existsSync(topicConfigPath(path)) && partitions === undefined) return EventLog.open(path);
-    return EventLog.open(path, { create: { partitions: partitions ?? 1 } });
+  static openOrCreate(path: string, partitions?: number, cutTo?: readonly number[]): EventLog {
+    if (fs.existsSync(topicConfigPath(path)) && partitions === undefined) return EventLog.open(path, { cutTo });
+    return EventLog.open(path, { create: { partitions: partitions ?? 1 }, cutTo });
   }
 
   static open(path: string, options: EventLogOpenOptions = {}): EventLog {
-    const { create } = options;
+    const { create, cutTo } = options;
     if (create) {
       checkPartitions(create.partitions, `creating log ${path}`);
       if (create.segmentBytes !== undefined) checkSegmentBytes(create.segmentBytes, `creating log ${path}`);
@@ -82,6 +87,10 @@ export class EventLog {
       } else if (create && create.partitions !== config.partitions) {
         throw new RtmlError('RTML_E_LOG', `log ${path} has ${config.partitions} partitions, but ${create.partitions} were requested; use partitions: ${config.partitions} or another topic`);
       }
+      if (cutTo !== undefined && cutTo.length !== config.partitions) {
+        throw new RtmlError('RTML_E_CHECKPOINT', `log ${path} has ${config.partitions} partitions, but the checkpoint to resume from knew ${cutTo.length}; delete the checkpoint to start over`);
+      }
+      cutTo?.forEach((offset, p) => cutPartition(path, p, offset));
       const schemas = SchemaRegistry.load(path);
       const writers: PartitionWriter[] = [];
       const recovered: RecoveredTail[] = [];

@@ -61,3 +61,33 @@ export function recoverPartition(topic: string, partition: number): PartitionTai
   };
   return { segment: last, segmentBytes: scan.validBytes, nextOffset: scan.endOffset, recovered };
 }
+
+/**
+ * Cuts a partition back to its first `offset` records: a sink resuming from a checkpoint writes again
+ * what it wrote after it. Later segments are removed newest first, then the segment holding `offset`
+ * is truncated where that record begins (durably), so a crash midway leaves a shorter valid log that
+ * the next cut finishes. A partition holding fewer records was changed since the checkpoint: refused.
+ */
+export function cutPartition(topic: string, partition: number, offset: number): void {
+  const segments = listSegments(topic, partition);
+  const dir = partitionDir(topic, partition);
+  let removed = false;
+  while (segments.length > 1 && segments.at(-1)!.base > offset) {
+    fs.rmSync(segments.pop()!.path);
+    removed = true;
+  }
+  if (removed) fsyncDir(dir);
+  const last = segments.at(-1);
+  const scan = last === undefined ? { validBytes: 0, endOffset: 0, fileBytes: 0 } : scanSegment(last.path, last.base, { stopAtOffset: offset });
+  if (scan.endOffset < offset) {
+    throw new RtmlError('RTML_E_CHECKPOINT', `log ${topic} partition ${partition} ends at offset ${scan.endOffset}, before offset ${offset} where the checkpoint left its sink: the topic changed since; delete the checkpoint (or the topic) to start over`);
+  }
+  if (last === undefined || scan.validBytes === scan.fileBytes) return;
+  const fd = fs.openSync(last.path, 'r+');
+  try {
+    fs.ftruncateSync(fd, scan.validBytes);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -21,11 +21,13 @@ const CHUNK_BYTES = 1 << 20;
 /**
  * Validates the records of a segment whose first record has offset `base`, reading at most `limit`
  * bytes (default: the whole file), in 1 MiB chunks with synchronous reads. Used on open: by the
- * writer to find a torn tail, by readers to find a partition's end. Without `verifyCrc` it only
+ * writer to find a torn tail (or, with `stopAtOffset`, where a record begins), by readers to find a
+ * partition's end. Without `verifyCrc` it only
  * walks the framing (several times faster; what a bounded reader uses to count records for progress).
  */
-export function scanSegment(file: string, base: number, options: { limit?: number; verifyCrc?: boolean; stopAfterTime?: number } = {}): SegmentScan {
+export function scanSegment(file: string, base: number, options: { limit?: number; verifyCrc?: boolean; stopAfterTime?: number; stopAtOffset?: number } = {}): SegmentScan {
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const stopAtOffset = options.stopAtOffset ?? Number.POSITIVE_INFINITY;
   const verifyCrc = options.verifyCrc ?? true;
   const stopAfterTime = options.stopAfterTime ?? Number.POSITIVE_INFINITY;
   let fd: number;
@@ -43,6 +45,7 @@ export function scanSegment(file: string, base: number, options: { limit?: numbe
     let pos = 0; // next record in buf
     let offset = base;
     for (;;) {
+      if (offset >= stopAtOffset) return { validBytes: bufStart + pos, endOffset: offset, fileBytes, stop: undefined };
       const status = checkRecord(buf, dv, pos, end, offset, verifyCrc);
       if (status === 'ok') {
         // The record's timestamp (recordFormat.ts: f64 at byte 16).

@@ -1,6 +1,6 @@
 import type { Type } from 'avsc';
 import { errorMessage, RtmlError } from '../../engine/errors.ts';
-import type { RecordKey, SinkConnector, SinkWriter } from '../../engine/io.ts';
+import type { RecordKey, SinkConnector, SinkOpenOptions, SinkWriter } from '../../engine/io.ts';
 import { EventLog } from './eventLog.ts';
 import { JSON_SCHEMA_ID, type SchemaInput } from './schemaRegistry.ts';
 
@@ -16,13 +16,15 @@ export interface LogSinkOptions {
  * is appended keyed (string keys, numbers as their decimal text; keyless values round-robin) with the
  * record time as its log timestamp, Avro encoded with `schema` (registered in the topic) or as JSON.
  * A value the schema rejects makes `write` throw RTML_E_SCHEMA naming the bad field. `flush` writes
- * without fsync; `close` fsyncs and releases the topic's writer lock.
+ * without fsync; `checkpoint` fsyncs and returns each partition's end offset, and a run resuming from
+ * that checkpoint cuts the topic back to them (as file sinks are cut back), so the topic ends exactly
+ * as after an uninterrupted run; `close` fsyncs and releases the topic's writer lock.
  */
 export function logSink(path: string, options: LogSinkOptions = {}): SinkConnector {
   return {
     uri: `log:${path}`,
-    async open(): Promise<SinkWriter> {
-      const log = EventLog.openOrCreate(path, options.partitions);
+    async open(openOptions: SinkOpenOptions = {}): Promise<SinkWriter> {
+      const log = EventLog.openOrCreate(path, options.partitions, endOffsets(openOptions.resume));
       try {
         const schemaId = options.schema === undefined ? JSON_SCHEMA_ID : log.registerSchema(options.schema);
         return new LogSinkWriter(log, schemaId === JSON_SCHEMA_ID ? undefined : log.schema(schemaId), schemaId);
@@ -37,6 +39,7 @@ export function logSink(path: string, options: LogSinkOptions = {}): SinkConnect
 const INITIAL_SCRATCH_BYTES = 4096;
 
 class LogSinkWriter implements SinkWriter {
+  readonly appends = true;
   /** Values are encoded here, then copied into the partition buffer by append. */
   private scratch = Buffer.allocUnsafe(INITIAL_SCRATCH_BYTES);
 
@@ -57,6 +60,12 @@ class LogSinkWriter implements SinkWriter {
 
   async flush(): Promise<void> {
     this.log.flush({ fsync: false });
+  }
+
+  /** Each partition's end offset, durable (see logSink). */
+  async checkpoint(): Promise<number[]> {
+    this.log.flush();
+    return Array.from({ length: this.log.partitions }, (_, p) => this.log.endOffset(p));
   }
 
   async close(): Promise<void> {
@@ -82,6 +91,15 @@ class LogSinkWriter implements SinkWriter {
       this.scratch = Buffer.allocUnsafe(Math.max(2 * this.scratch.length, this.scratch.length - end));
     }
   }
+}
+
+/** A checkpoint's position of a log sink (LogSinkWriter.checkpoint); undefined when not resuming. */
+function endOffsets(resume: unknown): number[] | undefined {
+  if (resume === undefined) return undefined;
+  if (!Array.isArray(resume) || !resume.every((n) => Number.isInteger(n) && n >= 0)) {
+    throw new RtmlError('RTML_E_CHECKPOINT', `the checkpoint's position of this log sink is not a list of offsets (${JSON.stringify(resume)}); delete the checkpoint to start over`);
+  }
+  return resume as number[];
 }
 
 /** The first path in `value` that `type` rejects, as "field 'a.b': expected double, got "x"". */

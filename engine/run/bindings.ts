@@ -1,5 +1,5 @@
 import { RtmlError } from '../errors.ts';
-import type { SinkConnector, SinkWriter } from '../io.ts';
+import type { SinkConnector, SinkTransaction, SinkWriter } from '../io.ts';
 import type { TopologyGraph } from './graph.ts';
 import type { RunOptions } from './options.ts';
 import type { Outcomes } from './outcomes.ts';
@@ -63,10 +63,10 @@ export class Bindings {
     return out;
   }
 
-  /** Opens every sink (resuming where a checkpoint left it) and hands the writers to the operators. */
-  async openSinks(resume: Readonly<Record<string, unknown>> | undefined, opened: { close(): Promise<void> }[], outcomes: Outcomes): Promise<void> {
+  /** Opens every sink (resuming where a checkpoint left it) and hands the writers to the operators; `writerId`: who writes (SinkOpenOptions.writer). */
+  async openSinks(resume: Readonly<Record<string, unknown>> | undefined, opened: { close(): Promise<void> }[], outcomes: Outcomes, writerId: string): Promise<void> {
     for (const [name, connector] of Object.entries(this.sinks)) {
-      const writer = await connector.open({ resume: resume?.[name] });
+      const writer = await connector.open({ resume: resume?.[name], writer: writerId });
       opened.push(writer);
       this.writers.set(name, writer);
       if (name === 'dlq') outcomes.dlq = writer;
@@ -83,6 +83,31 @@ export class Bindings {
    */
   async flushSome(all: boolean): Promise<void> {
     for (const writer of this.writers.values()) if (writer.pending >= (all ? 1 : FLUSH_BYTES)) await (writer.handOff?.() ?? writer.flush());
+  }
+
+  /**
+   * The open transactions of exactly-once sinks (SinkWriter.transaction), with the sinks writing in
+   * each. They commit at checkpoints, so they need some; and a checkpoint commits them one after the
+   * other, so only one transaction can be exactly-once with the checkpoint.
+   */
+  transactions(checkpointing: boolean): Map<SinkTransaction, string[]> {
+    const transactions = new Map<SinkTransaction, string[]>();
+    for (const [name, writer] of this.writers) if (writer.transaction) transactions.set(writer.transaction, [...(transactions.get(writer.transaction) ?? []), name]);
+    const names = [...transactions.values()].flat();
+    if (names.length > 0 && !checkpointing) {
+      throw new RtmlError('RTML_E_BINDING', `exactly-once sink(s) ${names.join(', ')} commit their outputs at checkpoints: add --checkpoint-dir`);
+    }
+    if (transactions.size > 1) {
+      throw new RtmlError('RTML_E_BINDING', `exactly-once sinks ${names.join(', ')} write in ${transactions.size} separate transactions, which no checkpoint can commit together: bind them to one Kafka cluster (one transaction), or make all but one at-least-once`);
+    }
+    return transactions;
+  }
+
+  /** Resuming from a pending checkpoint: whether sink `name`'s marker was committed (SinkConnector.committedMarker). */
+  committedMarker(name: string, marker: unknown, writerId: string): Promise<boolean> {
+    const connector = this.sinks[name];
+    if (connector?.committedMarker === undefined) throw new RtmlError('RTML_E_CHECKPOINT', `the pending checkpoint has a transaction marker of sink '${name}', which is not bound to a transactional sink now`);
+    return connector.committedMarker(marker, writerId);
   }
 
   /** Writes out every sink; returns the positions of those that have one (see SinkWriter.checkpoint). */

@@ -1,7 +1,7 @@
 import { errorMessage, RtmlError } from '../errors.ts';
 import type { Stateful } from '../state.ts';
-import type { SourceReader } from '../io.ts';
-import { CheckpointFile, type Checkpoint } from './checkpointFile.ts';
+import type { SinkTransaction, SourceOffsets, SourceReader } from '../io.ts';
+import { CheckpointFile, pauseForCrashTest, type Checkpoint } from './checkpointFile.ts';
 import type { Lane } from './lanes.ts';
 
 /** The counters a checkpoint carries, so a resumed run's summary covers the whole input. */
@@ -31,29 +31,67 @@ export interface CheckpointedRun {
   sourceStates(positions: Record<string, Record<number, number>>): Record<string, unknown>;
   /** Writes out every sink and store; returns the sinks' positions. */
   flushOutputs(): Promise<Record<string, unknown>>;
+  /** The open transactions of the run's exactly-once sinks, with the names of the sinks writing in each. */
+  transactions: ReadonlyMap<SinkTransaction, readonly string[]>;
+  /** The sources' readers with their positions, for the offsets a transaction commits. */
+  sourceOffsets(positions: Record<string, Record<number, number>>): SourceOffsets[];
 }
+
+/** Resuming from a pending checkpoint: whether the marker a transactional sink wrote for it was committed. */
+export type MarkerCheck = (sink: string, marker: unknown) => Promise<boolean>;
 
 /**
  * When and how a run checkpoints: every `intervalMs` (processing time) and/or `everyEvents`
  * events; loading checks that a checkpoint belongs to this run (same bindings, same operators with
  * the same meaning) before anything is restored from it.
+ *
+ * With exactly-once sinks a checkpoint is taken in two phases, because the checkpoint is a file and
+ * the outputs are in a transaction of another system, and neither can commit the other: the sinks'
+ * transactions get a marker naming the checkpoint, the checkpoint is saved as pending (the previous
+ * one kept), the transactions are committed, and the checkpoint is marked committed. A crash
+ * between those steps leaves a pending checkpoint; the next run resumes from it if its marker was
+ * committed, else from the previous one, whose outputs are then exactly those committed (what came
+ * after was in a transaction that is aborted, and so never seen by readers of committed data).
  */
 export class Checkpointer {
   private readonly file: CheckpointFile;
   private lastAt = Date.now();
   private inAtLast = 0;
+  /** The id of the last checkpoint saved or restored. */
+  private lastId = 0;
 
   constructor(
     private readonly config: CheckpointConfig,
     private readonly topology: string,
+    private readonly report: (message: string) => void,
   ) {
     this.file = new CheckpointFile(config.dir, topology);
   }
 
-  load(bindings: Readonly<Record<string, string>>, states: States): Checkpoint | undefined {
+  /** The checkpoint to resume from, if any; a pending one is settled first (see the class). */
+  async load(bindings: Readonly<Record<string, string>>, states: States, committed: MarkerCheck): Promise<Checkpoint | undefined> {
+    const pending = this.file.loadPending();
+    if (pending) {
+      this.check(pending, this.file.pendingPath, bindings, states);
+      const outcomes = await Promise.all(Object.entries(pending.markers ?? {}).map(([sink, marker]) => committed(sink, marker)));
+      if (outcomes.every(Boolean)) {
+        this.file.commitPending();
+        this.report(`checkpoint ${pending.id} was committed before the last run stopped: resuming from it`);
+      } else if (outcomes.some(Boolean)) {
+        throw new RtmlError('RTML_E_CHECKPOINT', `checkpoint ${this.file.pendingPath}: the transactions of some sinks were committed and others not; outputs cannot be made exactly-once again (delete the checkpoint to start over)`);
+      } else {
+        this.file.discardPending();
+        this.report(`checkpoint ${pending.id} was not committed before the last run stopped (its transaction is aborted): resuming from the one before`);
+      }
+    }
     const saved = this.file.load();
-    if (!saved) return undefined;
-    const where = `checkpoint ${this.file.path}`;
+    if (saved) this.check(saved, this.file.path, bindings, states);
+    return saved;
+  }
+
+  /** A checkpoint belongs to this run: same bindings, same operators with the same meaning. */
+  private check(saved: Checkpoint, path: string, bindings: Readonly<Record<string, string>>, states: States): void {
+    const where = `checkpoint ${path}`;
     const then = saved.bindings;
     for (const key of new Set([...Object.keys(bindings), ...Object.keys(then)])) {
       if (bindings[key] !== then[key]) {
@@ -69,7 +107,6 @@ export class Checkpointer {
         : `it holds the state of operators ${savedIds || '(none)'}; topology '${this.topology}' now has ${ids || '(none)'}`;
       throw new RtmlError('RTML_E_CHECKPOINT', `${where}: ${what}; the topology changed, so delete the checkpoint to start over`);
     }
-    return saved;
   }
 
   restore(saved: Checkpoint, states: States, watermarks: Stateful, counters: Counters): void {
@@ -81,6 +118,7 @@ export class Checkpointer {
     }
     for (const name of COUNTERS) counters[name] = saved.counters[name] ?? 0;
     this.inAtLast = counters.in;
+    this.lastId = saved.id ?? 0;
   }
 
   due(eventsIn: number): boolean {
@@ -89,7 +127,7 @@ export class Checkpointer {
     return Date.now() - this.lastAt >= intervalMs;
   }
 
-  /** Flushes the run's outputs, then saves its state and positions; returns the size and time. */
+  /** Flushes the run's outputs, then saves its state and positions (and commits its transactions); returns the size and time. */
   async take(run: CheckpointedRun): Promise<{ bytes: number; ms: number }> {
     const started = performance.now();
     const sinks = await run.flushOutputs();
@@ -102,10 +140,25 @@ export class Checkpointer {
     const counters: Record<string, number> = {};
     for (const name of COUNTERS) counters[name] = run.counters[name];
     const sources = run.positions();
-    const bytes = this.file.save(
-      { version: 1, topology: this.topology, bindings: run.bindings, sources, sourceStates: run.sourceStates(sources), sinks, state, signatures, watermarks: run.watermarks.snapshot(), counters, takenAt: Date.now() },
-      this.config.pauseMs,
-    );
+    const id = this.lastId + 1;
+    const checkpoint: Checkpoint = { version: 1, id, topology: this.topology, bindings: run.bindings, sources, sourceStates: run.sourceStates(sources), sinks, state, signatures, watermarks: run.watermarks.snapshot(), counters, takenAt: Date.now() };
+    const pauseMs = this.config.pauseMs ?? 0;
+    let bytes: number;
+    if (run.transactions.size === 0) bytes = this.file.save(checkpoint, pauseMs);
+    else {
+      const offsets = run.sourceOffsets(sources);
+      const markers: Record<string, unknown> = {};
+      for (const [transaction, sinkNames] of run.transactions) {
+        const marker = await transaction.prepare(id, offsets);
+        for (const name of sinkNames) markers[name] = marker;
+      }
+      bytes = this.file.save({ ...checkpoint, markers }, pauseMs, true);
+      if (pauseMs > 0) pauseForCrashTest(`checkpoint ${id} pending, its transactions not committed yet`, pauseMs);
+      for (const transaction of run.transactions.keys()) await transaction.commit();
+      if (pauseMs > 0) pauseForCrashTest(`checkpoint ${id}: transactions committed, checkpoint not marked committed yet`, pauseMs);
+      this.file.commitPending();
+    }
+    this.lastId = id;
     this.lastAt = Date.now();
     this.inAtLast = run.counters.in;
     return { bytes, ms: performance.now() - started };
@@ -135,6 +188,13 @@ export function sourceStatesOf(lanes: readonly Lane[], positions: Record<string,
     states[name] = lane.reader.checkpoint(byPartition(positions[name]));
   }
   return states;
+}
+
+/** Each source's reader with the positions of the partitions it reads (for a transaction's offsets). */
+export function sourceOffsetsOf(lanes: readonly Lane[], positions: Record<string, Record<number, number>>): SourceOffsets[] {
+  const readers = new Map<SourceReader, string>();
+  for (const lane of lanes) readers.set(lane.reader, lane.source.name);
+  return [...readers].map(([reader, name]) => ({ reader, positions: byPartition(positions[name]) }));
 }
 
 /** Tells each source what its outputs now cover (see SourceReader.committed); `only`: just the readers it selects. */

@@ -9,15 +9,23 @@ import { keyOf } from './generate.ts';
 /**
  * A librdkafka mock cluster (3 brokers, the real Kafka protocol) in a child process, built from
  * kafka-mock.c with gcc on first use (cached in the temp dir by source mtime).
+ *
+ * `transactions`: the cluster also acts as Kafka's transaction coordinator where the mock does not
+ * (kafka-mock.c says what it adds and what is still left out); built against the librdkafka the
+ * Kafka client bundles, whose mock has transactions, statically with its internal headers.
  */
 
 const SOURCE = fileURLToPath(new URL('./kafka-mock.c', import.meta.url));
+const CLIENT = fileURLToPath(new URL('../../node_modules/@confluentinc/kafka-javascript', import.meta.url));
 
-function launcher(): string {
-  const bin = join(tmpdir(), `rtml-kafka-mock-${Math.floor(statSync(SOURCE).mtimeMs)}`);
+function launcher(transactions: boolean): string {
+  const bin = join(tmpdir(), `rtml-kafka-mock-${transactions ? 'txn-' : ''}${Math.floor(statSync(SOURCE).mtimeMs)}`);
   if (!existsSync(bin)) {
     const tmp = `${bin}.${process.pid}`;
-    execFileSync('gcc', ['-O1', '-rdynamic', '-o', tmp, SOURCE, '-lrdkafka', '-ldl'], { stdio: 'inherit' });
+    const link = transactions
+      ? ['-DRTML_TRANSACTIONS', `-I${join(CLIENT, 'deps/librdkafka/src')}`, '-o', tmp, SOURCE, join(CLIENT, 'build/deps/librdkafka.a'), '-lssl', '-lcrypto', '-lz', '-lzstd', '-llz4', '-lsasl2', '-lcurl', '-lm', '-lpthread', '-lrt', '-ldl']
+      : ['-o', tmp, SOURCE, '-lrdkafka', '-ldl'];
+    execFileSync('gcc', ['-O1', '-rdynamic', ...link], { stdio: 'inherit' });
     execFileSync('mv', [tmp, bin]);
   }
   return bin;
@@ -31,8 +39,8 @@ export interface MockKafka {
   stop(): Promise<void>;
 }
 
-export async function startMockKafka(): Promise<MockKafka> {
-  const child: ChildProcessWithoutNullStreams = spawn(launcher(), [], { stdio: ['pipe', 'pipe', 'pipe'] });
+export async function startMockKafka(options: { transactions?: boolean } = {}): Promise<MockKafka> {
+  const child: ChildProcessWithoutNullStreams = spawn(launcher(options.transactions ?? false), [], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const lines: string[] = [];
