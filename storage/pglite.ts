@@ -27,9 +27,10 @@ export function pgliteClient(dir: string, role: PgliteRole = 'offline store'): S
     if (db !== undefined) return db;
     let shared = databases.get(path);
     if (shared === undefined) {
+      // The lock file sits beside the data dir: its parent must exist first.
+      mkdirSync(path, { recursive: true });
       const release = lockDataDir(path, (holder) => refusal(role, dir, holder));
       const opening = (async () => {
-        mkdirSync(path, { recursive: true });
         const { PGlite } = await import('@electric-sql/pglite');
         const started = new PGlite(path);
         await started.waitReady;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { featureView, type FeatureRow, type FeatureView, type FeatureViewSpec } from '../engine/features.ts';
 import { RtmlError } from '../engine/errors.ts';
@@ -128,6 +129,15 @@ describe('offline store: connections and URIs', () => {
       });
     } finally {
       await store.close();
+    }
+  });
+
+  it('a PGlite data dir whose parent folders do not exist yet is created (its lock file sits beside it)', async () => {
+    const client = pgliteClient(join(pgliteDir.dir, 'not', 'yet', 'there'));
+    try {
+      assert.deepEqual((await client.query<{ x: number }>('SELECT 1 AS x')).rows, [{ x: 1 }]);
+    } finally {
+      await client.close();
     }
   });
 
