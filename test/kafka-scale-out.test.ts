@@ -195,11 +195,12 @@ describe('scale-out on a Kafka consumer group', { timeout: 300_000 }, () => {
     for (const log of three.logs) assert.match(log, /partition \d \(downstream of repartition\('merchant_id'\)/);
   });
 
-  // Known bug, open: under load this bounded group sometimes never ends. Likely cause: a partition
-  // revoked after its upstream part consumed everything but before it sent its end markers is then
-  // judged "done already" (GroupMembership.drained) by its new owner, so no end marker of it ever
-  // reaches the other downstream tasks. Run and reported as a todo (its failure shows, with the
-  // workers' logs) until the exchange records which ends were sent.
+  // Known bug, open: under load this bounded group sometimes never ends. In CI on 2026-12-03 every
+  // task of both workers logged "task done" (no revocation), and then neither worker exited: the
+  // exit path (worker.ts: the loop waiting for GroupMembership.drained(), then leave()) never
+  // completed — drained() staying false (the exchange's committed read offsets short of its high
+  // offsets?) is the first suspect. Run and reported as a todo, bounded to 120 s so its failure
+  // shows with the workers' logs, until that is found.
   it('repartition() in a bounded run: the exchange ends when every upstream task has ended, and the workers exit', { todo: 'known race: a bounded scale-out group behind repartition() can wait forever (see the comment)' }, async () => {
     const group = 'merchantsb';
     await kafka.createTopic(`events-${group}`, PARTITIONS);
