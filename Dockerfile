@@ -40,17 +40,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY package.json package-lock.json tsconfig.json ./
-COPY bin ./bin
-COPY cli ./cli
-COPY connectors ./connectors
-COPY engine ./engine
-COPY models ./models
-COPY monitoring ./monitoring
-COPY serving ./serving
-COPY storage ./storage
+# The build stage's /app: the sources, dist/ compiled from them (so it is the current build) and
+# node_modules without the dev dependencies.
+COPY --from=build /app ./
 COPY schemas ./schemas
 COPY topologies ./topologies
 # data/ (the default artifact, PGlite and checkpoint location) belongs to the unprivileged user, so
