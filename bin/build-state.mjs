@@ -1,12 +1,19 @@
 // Whether dist/ holds a build of the current sources: dist/BUILT is written last by `npm run
 // build`; a source file changed after it (a checkout being worked on) makes the build stale.
 // Stat-ing the ~400 sources takes a few milliseconds.
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** The folders tsconfig.build.json compiles (and the files a build depends on). */
-export const SOURCE_DIRS = ['engine', 'connectors', 'models', 'cli', 'serving', 'storage', 'monitoring'];
+
+/** The folders the build compiles: tsconfig.build.json's `include`. */
+function sourceDirs() {
+  try {
+    return JSON.parse(readFileSync(`${ROOT}tsconfig.build.json`, 'utf8')).include;
+  } catch {
+    return []; // an installed package may ship dist/ only
+  }
+}
 
 export function builtAndCurrent() {
   let built;
@@ -15,7 +22,7 @@ export function builtAndCurrent() {
   } catch {
     return false;
   }
-  for (const dir of SOURCE_DIRS) {
+  for (const dir of sourceDirs()) {
     let names;
     try {
       names = readdirSync(`${ROOT}${dir}`, { recursive: true });
