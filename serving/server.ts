@@ -116,22 +116,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     app.listen(options.host, options.port, (socket) => (socket ? resolve(socket) : reject(new RtmlError('RTML_E_USAGE', `cannot listen on ${options.host}:${options.port} (in use, or not an address of this machine)`)))),
   );
   const port = uWS.us_socket_local_port(listenSocket);
+  let closing: Promise<void> | undefined;
   return {
     port,
     metrics,
     catalog,
-    async close() {
+    close() {
       // Graceful: no new connections; WebSocket clients are told to go away (1001); requests in
-      // flight are answered, each closing its connection, for up to drainMs.
-      uWS.us_listen_socket_close(listenSocket);
-      for (const socket of sockets) socket.closeAll();
-      if (!(await metrics.traffic.drain(options.drainMs ?? 10_000))) log(`rtml: serve: ${metrics.traffic.inFlight} request(s) still in flight after ${options.drainMs ?? 10_000} ms: closing anyway`);
-      timer.close();
-      auth.close();
-      audit?.close();
-      for (const topic of topics.values()) topic.close();
-      await catalog.close();
-      await options.online.close();
+      // flight are answered, each closing its connection, for up to drainMs. Once, however often called.
+      closing ??= (async () => {
+        uWS.us_listen_socket_close(listenSocket);
+        for (const socket of sockets) socket.closeAll();
+        const drainMs = options.drainMs ?? 10_000;
+        if (!(await metrics.traffic.drain(drainMs))) log(`rtml: serve: ${metrics.traffic.inFlight} request(s) still in flight after ${drainMs} ms: closing anyway`);
+        timer.close();
+        auth.close();
+        audit?.close();
+        for (const topic of topics.values()) topic.close();
+        await catalog.close();
+        await options.online.close();
+      })();
+      return closing;
     },
   };
 }
